@@ -1,0 +1,286 @@
+package engine
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/durablego/durablefunctions/handler/durable"
+	"github.com/durablego/durablefunctions/handler/storage"
+)
+
+// Config wires a Hub to its storage names and user code.
+type Config struct {
+	// TaskHub prefixes every table of the app; lower-case letters and digits.
+	TaskHub string
+	// OrchestratorQueue receives wake-ups of orchestration instances.
+	OrchestratorQueue string
+	// ActivityQueue receives activity work items.
+	ActivityQueue string
+	// EntityQueues maps an entity name (lower case) to the queue of its function.
+	EntityQueues map[string]string
+	Registry     *durable.Registry
+	Logger       *slog.Logger
+	// Base64Messages encodes queue message text as base64, as the Functions host
+	// expects unless host.json sets extensions.queues.messageEncoding to "none".
+	Base64Messages bool
+	// Now is the clock (tests move it); nil means time.Now.
+	Now func() time.Time
+	// MaxInboxPerEpisode caps how many inbox rows one episode consumes so that a
+	// commit stays within the 100-operation batch limit.
+	MaxInboxPerEpisode int
+}
+
+var hubNameRE = regexp.MustCompile(`^[a-z][a-z0-9]{2,40}$`)
+
+// ValidateTaskHub checks a task hub name: it becomes part of table and queue names.
+func ValidateTaskHub(name string) error {
+	if !hubNameRE.MatchString(name) {
+		return fmt.Errorf("task hub name %q must be 3-41 lower-case letters or digits, starting with a letter", name)
+	}
+	return nil
+}
+
+// Hub is one task hub: the durable state of an app's orchestrations and entities.
+type Hub struct {
+	cfg       Config
+	acct      *storage.Account
+	log       *slog.Logger
+	instances storage.Table
+
+	qmu    sync.Mutex
+	queues map[string]storage.Queue
+
+	fmu      sync.Mutex
+	inflight map[string]*flight
+}
+
+type flight struct{ dirty bool }
+
+// InstancesTableName is the table that holds every instance partition of a hub.
+func InstancesTableName(hub string) string { return hub + "Instances" }
+
+// New opens (and creates, if needed) the hub's tables and queues.
+func New(ctx context.Context, acct *storage.Account, cfg Config) (*Hub, error) {
+	if err := ValidateTaskHub(cfg.TaskHub); err != nil {
+		return nil, err
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = durable.NewRegistry()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxInboxPerEpisode <= 0 {
+		cfg.MaxInboxPerEpisode = 64
+	}
+	norm := map[string]string{}
+	for k, v := range cfg.EntityQueues {
+		norm[strings.ToLower(k)] = v
+	}
+	cfg.EntityQueues = norm
+	h := &Hub{cfg: cfg, acct: acct, log: cfg.Logger, queues: map[string]storage.Queue{}, inflight: map[string]*flight{}}
+	var err error
+	if h.instances, err = acct.Table(ctx, InstancesTableName(cfg.TaskHub)); err != nil {
+		return nil, err
+	}
+	for _, q := range h.allQueueNames() {
+		if _, err := h.queue(ctx, q); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// Account is the storage account the hub runs on.
+func (h *Hub) Account() *storage.Account { return h.acct }
+
+// Registry is the user code the hub runs.
+func (h *Hub) Registry() *durable.Registry { return h.cfg.Registry }
+
+// Instances is the table holding instance partitions (tests inspect it).
+func (h *Hub) Instances() storage.Table { return h.instances }
+
+func (h *Hub) now() time.Time { return h.cfg.Now().UTC() }
+
+func (h *Hub) allQueueNames() []string {
+	var out []string
+	if h.cfg.OrchestratorQueue != "" {
+		out = append(out, h.cfg.OrchestratorQueue)
+	}
+	if h.cfg.ActivityQueue != "" {
+		out = append(out, h.cfg.ActivityQueue)
+	}
+	for _, q := range h.cfg.EntityQueues {
+		out = append(out, q)
+	}
+	return out
+}
+
+func (h *Hub) queue(ctx context.Context, name string) (storage.Queue, error) {
+	h.qmu.Lock()
+	q := h.queues[name]
+	h.qmu.Unlock()
+	if q != nil {
+		return q, nil
+	}
+	q, err := h.acct.Queue(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	h.qmu.Lock()
+	h.queues[name] = q
+	h.qmu.Unlock()
+	return q, nil
+}
+
+// ErrUnknownEntity is returned when no entity function handles an entity name.
+var ErrUnknownEntity = errors.New("unknown entity")
+
+// queueFor names the queue whose trigger processes instance id.
+func (h *Hub) queueFor(id string) (string, error) {
+	if strings.HasPrefix(id, "@") {
+		eid, err := durable.ParseEntityID(id)
+		if err != nil {
+			return "", err
+		}
+		q, ok := h.cfg.EntityQueues[eid.Name]
+		if !ok {
+			return "", fmt.Errorf("%w %q: no entity function folder declares it", ErrUnknownEntity, eid.Name)
+		}
+		return q, nil
+	}
+	if h.cfg.OrchestratorQueue == "" {
+		return "", errors.New("no orchestrator queue configured")
+	}
+	return h.cfg.OrchestratorQueue, nil
+}
+
+// EncodeText applies the configured queue message encoding.
+func (h *Hub) EncodeText(b []byte) string {
+	b = storage.ASCIIJSON(b)
+	if h.cfg.Base64Messages {
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	return string(b)
+}
+
+// wake enqueues a wake-up for instance id, delayed until due (zero = now).
+func (h *Hub) wake(ctx context.Context, id string, due time.Time) error {
+	qname, err := h.queueFor(id)
+	if err != nil {
+		return err
+	}
+	q, err := h.queue(ctx, qname)
+	if err != nil {
+		return err
+	}
+	var delay time.Duration
+	if !due.IsZero() {
+		delay = due.Sub(h.now())
+	}
+	w := WakeUp{Instance: id}
+	if delay > storage.MaxQueueDelay {
+		w.DueAt = due
+	}
+	b, _ := json.Marshal(w)
+	return q.Send(ctx, h.EncodeText(b), delay)
+}
+
+// HandleWakeUp processes the instance a wake-up message names. It returns nil once the
+// instance's due inbox rows are applied (the message may then be deleted).
+func (h *Hub) HandleWakeUp(ctx context.Context, body []byte) error {
+	var w WakeUp
+	if err := json.Unmarshal(body, &w); err != nil || w.Instance == "" {
+		return fmt.Errorf("%w: not a wake-up message: %.100q", ErrBadMessage, body)
+	}
+	if !w.DueAt.IsZero() && w.DueAt.Sub(h.now()) > time.Minute {
+		// A timer further away than one queue delay: hop.
+		return h.wake(ctx, w.Instance, w.DueAt)
+	}
+	return h.Process(ctx, w.Instance)
+}
+
+// ErrBadMessage marks a queue message that can never be processed; the runner sends
+// it to the poison queue at once instead of retrying it.
+var ErrBadMessage = errors.New("malformed message")
+
+// Process applies every due inbox row of instance id. Wake-ups for an instance that
+// this process is already working on only mark it dirty: the running loop reloads the
+// partition once more, which is what coalesces a burst of signals into few episodes.
+func (h *Hub) Process(ctx context.Context, id string) error {
+	h.fmu.Lock()
+	if f := h.inflight[id]; f != nil {
+		f.dirty = true
+		h.fmu.Unlock()
+		return nil
+	}
+	f := &flight{}
+	h.inflight[id] = f
+	h.fmu.Unlock()
+	finish := func() {
+		h.fmu.Lock()
+		delete(h.inflight, id)
+		h.fmu.Unlock()
+	}
+	conflicts := 0
+	for {
+		more, err := h.episode(ctx, id)
+		if errors.Is(err, storage.ErrConflict) {
+			// Another worker committed this instance first: reload and go again.
+			conflicts++
+			if conflicts > 20 {
+				finish()
+				return fmt.Errorf("instance %s: gave up after %d commit conflicts: %w", id, conflicts, err)
+			}
+			sleepJitter(ctx, conflicts)
+			continue
+		}
+		if err != nil {
+			finish()
+			return err
+		}
+		conflicts = 0
+		h.fmu.Lock()
+		if !more && !f.dirty {
+			delete(h.inflight, id)
+			h.fmu.Unlock()
+			return nil
+		}
+		f.dirty = false
+		h.fmu.Unlock()
+	}
+}
+
+func sleepJitter(ctx context.Context, attempt int) {
+	max := time.Duration(attempt) * 20 * time.Millisecond
+	if max > 500*time.Millisecond {
+		max = 500 * time.Millisecond
+	}
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(max) + 1)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// episode runs one load-apply-commit-deliver cycle. more reports that inbox rows were
+// left for another cycle.
+func (h *Hub) episode(ctx context.Context, id string) (more bool, err error) {
+	if strings.HasPrefix(id, "@") {
+		return h.entityEpisode(ctx, id)
+	}
+	return h.orchestrationEpisode(ctx, id)
+}
