@@ -76,6 +76,18 @@ func (e *NonDeterminismError) Error() string {
 	return fmt.Sprintf("non-deterministic orchestrator: at event %d history has %s but code produced %s", e.EventID, e.Expected, e.Actual)
 }
 
+// LockingRulesError reports an orchestrator action that breaks a critical-section rule
+// (see OrchestrationContext.LockEntities). The engine refuses such actions rather than
+// sending them, because they could deadlock entities or let another caller observe
+// state the critical section is supposed to hide.
+type LockingRulesError struct {
+	Rule string // the rule broken, e.g. "nested critical sections are not allowed"
+}
+
+func (e *LockingRulesError) Error() string {
+	return "durable: critical section rule violated: " + e.Rule
+}
+
 // RetryPolicy makes CallActivity/CallSubOrchestrator retry a failed task with durable
 // timers between attempts, as Durable Functions' RetryOptions do.
 type RetryPolicy struct {

@@ -86,3 +86,9 @@ func (h *Hub) ReadEntity(ctx context.Context, id durable.EntityID) (*EntitySnaps
 	}
 	return snap, nil
 }
+
+// DeliverForTest inserts an envelope into an instance's inbox and wakes it, exactly as
+// a sender's outbox delivery does; tests use it to simulate redeliveries.
+func (h *Hub) DeliverForTest(ctx context.Context, target string, env *Envelope) error {
+	return h.sendEnvelopes(ctx, target, []*Envelope{env})
+}

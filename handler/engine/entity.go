@@ -350,12 +350,12 @@ type entityContext struct {
 	signals []pendingSignal
 }
 
-func (c *entityContext) ID() durable.EntityID  { return c.id }
-func (c *entityContext) Operation() string     { return c.op.Operation }
-func (c *entityContext) Logger() *slog.Logger  { return c.log }
-func (c *entityContext) HasState() bool        { return c.st.HasState }
-func (c *entityContext) GetInput(v any) error  { return durable.Unmarshal(c.op.Input, v) }
-func (c *entityContext) DeleteState()          { c.st.State, c.st.HasState = nil, false }
+func (c *entityContext) ID() durable.EntityID { return c.id }
+func (c *entityContext) Operation() string    { return c.op.Operation }
+func (c *entityContext) Logger() *slog.Logger { return c.log }
+func (c *entityContext) HasState() bool       { return c.st.HasState }
+func (c *entityContext) GetInput(v any) error { return durable.Unmarshal(c.op.Input, v) }
+func (c *entityContext) DeleteState()         { c.st.State, c.st.HasState = nil, false }
 func (c *entityContext) GetState(v any) error {
 	if !c.st.HasState {
 		return nil

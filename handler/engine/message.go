@@ -63,8 +63,8 @@ type EntityOp struct {
 // Delivery is what an outbox row holds: envelopes for one target instance, or activity
 // work items.
 type Delivery struct {
-	Target    string         `json:"target,omitempty"` // instance id (entity ids in @name@key form)
-	Envelopes []*Envelope    `json:"envelopes,omitempty"`
+	Target    string          `json:"target,omitempty"` // instance id (entity ids in @name@key form)
+	Envelopes []*Envelope     `json:"envelopes,omitempty"`
 	Work      []*ActivityWork `json:"work,omitempty"`
 }
 

@@ -1,0 +1,29 @@
+// Package apps gathers the sample apps' registrations: one line per entity,
+// orchestrator, activity and HTTP function. Adding a function is a folder with its
+// function.json plus a line here.
+package apps
+
+import (
+	"net/http"
+
+	"github.com/durablego/durablefunctions/handler/apps/counter"
+	"github.com/durablego/durablefunctions/handler/apps/scoreboard"
+	"github.com/durablego/durablefunctions/handler/durable"
+	"github.com/durablego/durablefunctions/handler/engine"
+	"github.com/durablego/durablefunctions/handler/httpapi"
+)
+
+// Register adds every sample's orchestrators, activities and entities.
+func Register(reg *durable.Registry) {
+	counter.Register(reg)
+	scoreboard.Register(reg)
+}
+
+// HTTP returns the HTTP functions by function folder name.
+func HTTP(hub *engine.Hub) map[string]http.Handler {
+	return map[string]http.Handler{
+		"counter_api": counter.HTTP(hub),
+		"http_start":  httpapi.Start(hub),
+		"get_status":  httpapi.Status(hub),
+	}
+}

@@ -1,0 +1,175 @@
+// Package counter is the Durable Functions counter sample: an entity holding a number
+// (operations add, reset, get, delete) and its HTTP API:
+//
+//	POST /api/counter/add?value=3   (or body {"value": 3}; default 1)
+//	POST /api/counter/reset
+//	GET  /api/counter               -> {"value": 5}
+//	and the same under /api/counter/{key}/... for any entity key.
+package counter
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/durablego/durablefunctions/handler/durable"
+	"github.com/durablego/durablefunctions/handler/engine"
+	"github.com/durablego/durablefunctions/handler/httpx"
+	"github.com/gorilla/mux"
+)
+
+// EntityName is the entity's name: its function folder's name.
+const EntityName = "counter_entity"
+
+// DefaultKey is the entity key the routes without a key address.
+const DefaultKey = "counter"
+
+// Entity is the counter's operations.
+func Entity(ctx durable.EntityContext) error {
+	var value int64
+	if err := ctx.GetState(&value); err != nil {
+		return fmt.Errorf("counter state: %w", err)
+	}
+	switch strings.ToLower(ctx.Operation()) {
+	case "add":
+		var n int64
+		if err := ctx.GetInput(&n); err != nil {
+			return fmt.Errorf("add needs an integer input: %w", err)
+		}
+		return ctx.SetState(value + n)
+	case "reset":
+		return ctx.SetState(int64(0))
+	case "get":
+		return ctx.SetResult(value)
+	case "delete":
+		ctx.DeleteState()
+		return nil
+	default:
+		return fmt.Errorf("counter has no operation %q (expected add, reset, get or delete)", ctx.Operation())
+	}
+}
+
+// Register adds the entity to reg.
+func Register(reg *durable.Registry) { reg.AddEntity(EntityName, Entity) }
+
+// HTTP serves the counter routes (function folder counter_api, route counter/{*path}).
+func HTTP(hub *engine.Hub) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var segs []string
+		for _, s := range strings.Split(mux.Vars(r)["path"], "/") {
+			if s != "" {
+				segs = append(segs, s)
+			}
+		}
+		key, op := DefaultKey, ""
+		switch r.Method {
+		case http.MethodGet:
+			switch len(segs) {
+			case 0:
+			case 1:
+				key = segs[0]
+			default:
+				httpx.Errorf(w, http.StatusNotFound, "no route for GET %s: use /api/counter or /api/counter/{key}", r.URL.Path)
+				return
+			}
+			read(w, r, hub, key)
+			return
+		case http.MethodPost:
+			switch len(segs) {
+			case 1:
+				op = segs[0]
+			case 2:
+				key, op = segs[0], segs[1]
+			default:
+				httpx.Errorf(w, http.StatusNotFound, "no route for POST %s: use /api/counter/{add|reset} or /api/counter/{key}/{add|reset}", r.URL.Path)
+				return
+			}
+		default:
+			httpx.Errorf(w, http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path)
+			return
+		}
+		op = strings.ToLower(op)
+		var input json.RawMessage
+		switch op {
+		case "add":
+			n, err := addValue(r)
+			if err != nil {
+				if errors.Is(err, httpx.ErrTooLarge) {
+					httpx.BodyError(w, err)
+					return
+				}
+				httpx.Error(w, http.StatusBadRequest, err.Error())
+				return
+			}
+			input, _ = json.Marshal(n)
+		case "reset":
+		default:
+			httpx.Errorf(w, http.StatusNotFound, "counter has no operation %q (POST add or reset)", op)
+			return
+		}
+		id := durable.NewEntityID(EntityName, key)
+		if err := hub.SignalEntity(r.Context(), id, op, input, nil); err != nil {
+			httpx.Errorf(w, http.StatusBadRequest, "could not signal %s: %v", id, err)
+			return
+		}
+		resp := map[string]any{"entity": id.String(), "key": key, "operation": op, "status": "accepted"}
+		if input != nil {
+			resp["value"] = json.RawMessage(input)
+		}
+		httpx.WriteJSON(w, http.StatusAccepted, resp)
+	})
+}
+
+// addValue reads the amount to add: ?value=, else {"value": n}, else 1.
+func addValue(r *http.Request) (int64, error) {
+	if q, ok := r.URL.Query()["value"]; ok {
+		n, err := strconv.ParseInt(strings.TrimSpace(q[0]), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("value must be an integer, got %q", q[0])
+		}
+		return n, nil
+	}
+	body, err := httpx.ReadBody(r, 64<<10)
+	if err != nil {
+		return 0, err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return 1, nil
+	}
+	var in struct {
+		Value *json.Number `json:"value"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&in); err != nil {
+		return 0, fmt.Errorf("body must be JSON like {\"value\": 3}: %v", err)
+	}
+	if in.Value == nil {
+		return 1, nil
+	}
+	n, err := in.Value.Int64()
+	if err != nil {
+		return 0, fmt.Errorf("value must be an integer, got %s", in.Value.String())
+	}
+	return n, nil
+}
+
+func read(w http.ResponseWriter, r *http.Request, hub *engine.Hub, key string) {
+	snap, err := hub.ReadEntity(r.Context(), durable.NewEntityID(EntityName, key))
+	if err != nil {
+		httpx.Errorf(w, http.StatusBadRequest, "could not read counter %q: %v", key, err)
+		return
+	}
+	var value int64
+	if snap.Exists {
+		if err := json.Unmarshal(snap.State, &value); err != nil {
+			httpx.Errorf(w, http.StatusInternalServerError, "counter state is corrupt: %v", err)
+			return
+		}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]int64{"value": value})
+}

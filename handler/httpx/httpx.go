@@ -1,0 +1,84 @@
+// Package httpx holds the small HTTP helpers every route shares, so that all errors
+// look the same to users: a status code and {"error": "..."}.
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+)
+
+// WriteJSON answers with v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"response could not be encoded"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// Error answers {"error": msg} with status.
+func Error(w http.ResponseWriter, status int, msg string) {
+	WriteJSON(w, status, map[string]string{"error": msg})
+}
+
+// Errorf is Error with formatting.
+func Errorf(w http.ResponseWriter, status int, format string, args ...any) {
+	Error(w, status, fmt.Sprintf(format, args...))
+}
+
+// MaxBody is the default request body limit of app routes.
+const MaxBody = 1 << 20
+
+// ErrTooLarge is returned by ReadBody when the body exceeds the limit.
+var ErrTooLarge = errors.New("request body too large")
+
+// ReadBody reads at most limit bytes of the body.
+func ReadBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	if r.ContentLength > limit {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, r.ContentLength, limit)
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+	}
+	return b, nil
+}
+
+// BodyError answers the right status for an error from ReadBody.
+func BodyError(w http.ResponseWriter, err error) {
+	if errors.Is(err, ErrTooLarge) {
+		Error(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
+	}
+	Errorf(w, http.StatusBadRequest, "could not read request body: %v", err)
+}
+
+// Recover turns a panic in next into a 500 with a JSON body; the panic is logged
+// with its stack, never shown to the caller.
+func Recover(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("handler panicked", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				Error(w, http.StatusInternalServerError, "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
