@@ -727,6 +727,7 @@ type optString struct {
 	set bool
 }
 
+// UnmarshalJSON implements json.Unmarshaler; see the type comment.
 func (o *optString) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if string(b) == "null" {
@@ -752,6 +753,7 @@ type optBool struct {
 	set bool
 }
 
+// UnmarshalJSON implements json.Unmarshaler; see the type comment.
 func (o *optBool) UnmarshalJSON(b []byte) error {
 	var s optString
 	if err := s.UnmarshalJSON(b); err != nil {
@@ -774,6 +776,7 @@ type optInt struct {
 	set bool
 }
 
+// UnmarshalJSON implements json.Unmarshaler; see the type comment.
 func (o *optInt) UnmarshalJSON(b []byte) error {
 	var s optString
 	if err := s.UnmarshalJSON(b); err != nil {
@@ -797,6 +800,7 @@ type optSpan struct {
 	set bool
 }
 
+// UnmarshalJSON implements json.Unmarshaler; see the type comment.
 func (o *optSpan) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if string(b) == "null" {

@@ -73,7 +73,7 @@ func ParseRoute(route string) (*RouteTemplate, error) {
 		return t, nil
 	}
 	seen := map[string]bool{}
-	rawSegs := strings.Split(trimmed, "/")
+	rawSegs := splitSegments(trimmed)
 	firstOptional := -1
 	for si, seg := range rawSegs {
 		if seg == "" {
@@ -116,6 +116,29 @@ func ParseRoute(route string) (*RouteTemplate, error) {
 		t.segments = append(t.segments, parts)
 	}
 	return t, nil
+}
+
+// splitSegments splits a route on '/' outside parameters, so that a regex
+// constraint containing '/' is reported as such rather than as a broken
+// parameter.
+func splitSegments(route string) []string {
+	var segs []string
+	start, inParam := 0, false
+	for i := 0; i < len(route); i++ {
+		c := route[i]
+		switch {
+		case (c == '{' || c == '}') && i+1 < len(route) && route[i+1] == c:
+			i++
+		case c == '{':
+			inParam = true
+		case c == '}':
+			inParam = false
+		case c == '/' && !inParam:
+			segs = append(segs, route[start:i])
+			start = i + 1
+		}
+	}
+	return append(segs, route[start:])
 }
 
 func (t *RouteTemplate) parseSegment(seg string) ([]routePart, error) {
@@ -358,7 +381,9 @@ func convertRegex(expr string) (string, error) {
 	if err := segmentLocal(re); err != nil {
 		return "", fmt.Errorf("regex(%s): %w", expr, err)
 	}
-	out := re.String()
+	// Group the result: String may print a top-level alternation bare, and
+	// mux concatenates the pattern with its neighbours.
+	out := "(?:" + re.String() + ")"
 	if !anchoredStart {
 		out = "[^/]*?" + out
 	}
