@@ -25,6 +25,8 @@ import (
 const (
 	OrchestratorFunction = "orchestrator"
 	ActivityFunction     = "activity"
+	// MaintenanceFunction is the timer that re-wakes stranded work.
+	MaintenanceFunction = "maintenance"
 )
 
 // DefaultTaskHub is used when DURABLE_TASK_HUB is not set.
@@ -138,6 +140,14 @@ func New(ctx context.Context, o Options) (*App, error) {
 		default:
 			if _, ok := cfg.EntityQueues[strings.ToLower(f.Name)]; ok {
 				a.Funcs.Queue[f.Name] = wake
+			}
+		}
+	}
+	for _, f := range meta.Functions {
+		if f.IsTimer() && strings.EqualFold(f.Name, MaintenanceFunction) {
+			a.Funcs.Timer[f.Name] = func(ctx context.Context) error {
+				_, err := hub.Sweep(ctx, nil)
+				return err
 			}
 		}
 	}

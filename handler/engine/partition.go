@@ -88,6 +88,9 @@ func envelopeRow(pk string, env *Envelope) (*storage.Row, error) {
 	if err := storage.SetChunked(row.Props, "Body", body); err != nil {
 		return nil, fmt.Errorf("message %s: %w", env.ID, err)
 	}
+	if !env.DueAt.IsZero() {
+		row.Props["Due"] = env.DueAt
+	}
 	return row, nil
 }
 
