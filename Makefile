@@ -32,3 +32,8 @@ bench: build
 
 clean:
 	rm -rf bin dist .azurite
+
+## dist: the deployable function app in dist/ (host.json, function folders, bin/handler for linux/amd64)
+.PHONY: dist
+dist:
+	@GO="$(GO)" scripts/dist.sh

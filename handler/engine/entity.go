@@ -41,6 +41,10 @@ type lockHolder struct {
 	TaskID int    `json:"taskId"`
 }
 
+// maxEntityBatch keeps an entity commit (checkpoint + consumed rows + a few outbox
+// rows) within the 100-operation batch limit.
+const maxEntityBatch = 90
+
 // seqRetention bounds how long per-sender marks are kept once there are many: a
 // sender's outbox is redelivered within minutes of a crash, never days later.
 const seqRetention = 24 * time.Hour
@@ -171,6 +175,9 @@ func (h *Hub) entityEpisode(ctx context.Context, id string) (bool, error) {
 	var consumed []string
 	done := make([]bool, len(due))
 	limit := h.cfg.MaxInboxPerEpisode
+	if limit > maxEntityBatch {
+		limit = maxEntityBatch
+	}
 	more := false
 	for i := 0; i < len(due); i++ {
 		if done[i] {
@@ -235,7 +242,9 @@ func (h *Hub) entityEpisode(ctx context.Context, id string) (bool, error) {
 		// Committed: the outbox is delivered by whoever loads the instance next.
 		return false, err
 	}
-	return more, nil
+	// Several rows at once means a burst: look again at once instead of waiting for a
+	// (coalesced, possibly delayed) wake-up.
+	return more || len(consumed) > 1, nil
 }
 
 // rearm re-wakes an instance whose next timed message is due very soon: a delayed

@@ -61,7 +61,29 @@ type Hub struct {
 
 	fmu      sync.Mutex
 	inflight map[string]*flight
+
+	wmu   sync.Mutex
+	wakes map[string]*wakeState
 }
+
+// wakeState remembers this process's recent wake-ups of one instance, to coalesce a
+// burst of sends into few queue messages (Azurite's dequeue slows down with every
+// message held in the account; on Azure, fewer messages are fewer transactions).
+type wakeState struct {
+	lastImmediate time.Time
+	coveredUntil  time.Time // a wake-up is already queued that becomes visible after this
+}
+
+// Coalescing parameters: inside a burst (sends closer than burstWindow), wake-ups are
+// delayed by coalesceDelay and every send until then shares that one message. The
+// margin absorbs clock differences between this process and the queue service. The
+// receiving worker keeps re-reading a busy instance (see Process), so in a burst
+// rows are usually applied before the delayed wake-up even arrives.
+const (
+	burstWindow   = time.Second
+	coalesceDelay = time.Second // queue visibility has whole-second resolution
+	wakeMargin    = 25 * time.Millisecond
+)
 
 type flight struct{ dirty bool }
 
@@ -83,14 +105,14 @@ func New(ctx context.Context, acct *storage.Account, cfg Config) (*Hub, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.MaxInboxPerEpisode <= 0 {
-		cfg.MaxInboxPerEpisode = 64
+		cfg.MaxInboxPerEpisode = 90
 	}
 	norm := map[string]string{}
 	for k, v := range cfg.EntityQueues {
 		norm[strings.ToLower(k)] = v
 	}
 	cfg.EntityQueues = norm
-	h := &Hub{cfg: cfg, acct: acct, log: cfg.Logger, queues: map[string]storage.Queue{}, inflight: map[string]*flight{}}
+	h := &Hub{cfg: cfg, acct: acct, log: cfg.Logger, queues: map[string]storage.Queue{}, inflight: map[string]*flight{}, wakes: map[string]*wakeState{}}
 	var err error
 	if h.instances, err = acct.Table(ctx, InstancesTableName(cfg.TaskHub)); err != nil {
 		return nil, err
@@ -190,12 +212,47 @@ func (h *Hub) wake(ctx context.Context, id string, due time.Time) error {
 	if !due.IsZero() {
 		delay = due.Sub(h.now())
 	}
+	immediate := delay <= 0
+	sentAt := time.Now()
+	if immediate {
+		// A row written before this call is seen by any wake-up that becomes visible
+		// after now: one already queued for later covers it.
+		h.wmu.Lock()
+		st := h.wakes[id]
+		if st == nil {
+			if len(h.wakes) > 10000 {
+				clear(h.wakes) // forgetting only costs extra wake-ups
+			}
+			st = &wakeState{}
+			h.wakes[id] = st
+		}
+		if st.coveredUntil.After(sentAt.Add(wakeMargin)) {
+			h.wmu.Unlock()
+			return nil
+		}
+		if sentAt.Sub(st.lastImmediate) < burstWindow {
+			delay = coalesceDelay
+		} else {
+			st.lastImmediate = sentAt
+		}
+		h.wmu.Unlock()
+	}
 	w := WakeUp{Instance: id}
 	if delay > storage.MaxQueueDelay {
 		w.DueAt = due
 	}
 	b, _ := json.Marshal(w)
-	return q.Send(ctx, h.EncodeText(b), delay)
+	if err := q.Send(ctx, h.EncodeText(b), delay); err != nil {
+		return err
+	}
+	if immediate && delay > 0 {
+		h.wmu.Lock()
+		if st := h.wakes[id]; st != nil && sentAt.Add(delay).After(st.coveredUntil) {
+			st.coveredUntil = sentAt.Add(delay)
+		}
+		h.wmu.Unlock()
+	}
+	return nil
 }
 
 // HandleWakeUp processes the instance a wake-up message names. It returns nil once the

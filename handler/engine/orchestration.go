@@ -125,6 +125,11 @@ func (st *orchState) acceptsStart(exec string) bool {
 	return st.Status.IsTerminal() || st.Status == durable.StatusContinuedAsNew
 }
 
+// maxOrchestrationBatch bounds the inbox rows of one episode so that its commit
+// (checkpoint, history rows, consumed rows, outbox rows, some garbage deletes) stays
+// within the 100-operation batch limit.
+const maxOrchestrationBatch = 60
+
 func historyRK(exec string, n int64) string { return fmt.Sprintf("%s%s|%06d", historyPfx, exec, n) }
 
 // historyEvents decodes the history rows of execution exec, in order.
@@ -212,7 +217,7 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 	more := false
 	suspended := st.Status == durable.StatusSuspended
 	for _, r := range due {
-		if len(consumed) >= h.cfg.MaxInboxPerEpisode {
+		if len(consumed) >= min(h.cfg.MaxInboxPerEpisode, maxOrchestrationBatch) {
 			more = true
 			break
 		}
@@ -264,7 +269,7 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 		start.InstanceID = id
 		// The previous execution's history is garbage now; deleted below as space allows.
 		for _, r := range p.history {
-			if len(ops) < 20 {
+			if len(ops) < 10 {
 				ops = append(ops, storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: p.pk, RowKey: r.RowKey}})
 			}
 		}
@@ -396,7 +401,7 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 	if err := h.deliverOutbox(ctx, p.pk, obRows); err != nil {
 		return false, err
 	}
-	return more, nil
+	return more || len(consumed) > 1, nil
 }
 
 func deleteOps(pk string, rks []string) []storage.Op {

@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +28,8 @@ type Account struct {
 	queues *azqueue.ServiceClient
 
 	requests atomic.Int64
+	empty    atomic.Int64
+	bykind   sync.Map
 
 	mu      sync.Mutex
 	created map[string]bool
@@ -40,7 +44,7 @@ type OpenOptions struct {
 // Open builds clients for s. It does no I/O.
 func Open(s Settings, opts *OpenOptions) (*Account, error) {
 	a := &Account{created: map[string]bool{}}
-	counter := &countingPolicy{n: &a.requests}
+	counter := &countingPolicy{n: &a.requests, empty: &a.empty, bykind: &a.bykind}
 	copts := azcore.ClientOptions{PerRetryPolicies: []policy.Policy{counter}}
 	if opts != nil && opts.Retry != nil {
 		copts.Retry = *opts.Retry
@@ -91,11 +95,68 @@ func Open(s Settings, opts *OpenOptions) (*Account, error) {
 // the figure users pay for.
 func (a *Account) Requests() int64 { return a.requests.Load() }
 
-type countingPolicy struct{ n *atomic.Int64 }
+// EmptyPolls is how many of Requests were queue receives that found no message: the
+// cost of listening while idle, which depends on time rather than on work.
+func (a *Account) EmptyPolls() int64 { return a.empty.Load() }
+
+// RequestsByKind breaks Requests down by operation ("table.batch", "queue.send", ...).
+func (a *Account) RequestsByKind() map[string]int64 {
+	out := map[string]int64{}
+	a.bykind.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
+}
+
+type countingPolicy struct {
+	n      *atomic.Int64
+	empty  *atomic.Int64
+	bykind *sync.Map // kind -> *atomic.Int64
+}
 
 func (p *countingPolicy) Do(req *policy.Request) (*http.Response, error) {
 	p.n.Add(1)
-	return req.Next()
+	kind := requestKind(req.Raw())
+	v, _ := p.bykind.LoadOrStore(kind, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+	resp, err := req.Next()
+	if err == nil && kind == "queue.receive" && resp.StatusCode == http.StatusOK {
+		// An empty poll is a cost of waiting, not of the work: count it apart.
+		body, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		if rerr == nil && !bytes.Contains(body, []byte("<QueueMessage>")) {
+			p.empty.Add(1)
+		}
+	}
+	return resp, err
+}
+
+// requestKind names a storage request by service and operation.
+func requestKind(r *http.Request) string {
+	path := r.URL.Path
+	switch {
+	case strings.HasSuffix(path, "/$batch"):
+		return "table.batch"
+	case strings.HasSuffix(path, "/messages") && r.Method == http.MethodGet:
+		return "queue.receive"
+	case strings.HasSuffix(path, "/messages") && r.Method == http.MethodPost:
+		return "queue.send"
+	case strings.Contains(path, "/messages/") && r.Method == http.MethodDelete:
+		return "queue.delete"
+	case strings.Contains(path, "/messages/") && r.Method == http.MethodPut:
+		return "queue.update"
+	case r.URL.Host != "" && strings.Contains(r.URL.Host, "queue") || strings.Contains(r.URL.Host, ":10001"):
+		return "queue." + strings.ToLower(r.Method)
+	case r.Method == http.MethodPost:
+		return "table.insert"
+	case r.Method == http.MethodGet && strings.Contains(path, "(PartitionKey="):
+		return "table.get"
+	case r.Method == http.MethodGet:
+		return "table.query"
+	}
+	return "table." + strings.ToLower(r.Method)
 }
 
 // Table returns the table name, creating it if this process has not yet done so.
@@ -498,6 +559,8 @@ func (q *azureQueue) Send(ctx context.Context, text string, delay time.Duration)
 	ttl := int32(-1)
 	opts := &azqueue.EnqueueMessageOptions{TimeToLive: &ttl}
 	if delay > 0 {
+		// Visibility is in whole seconds: round up, never down, so a delayed message
+		// is never visible before its time.
 		secs := int32((delay + time.Second - 1) / time.Second)
 		opts.VisibilityTimeout = &secs
 	}

@@ -30,15 +30,20 @@ type Azurite struct {
 // goes wrong fails fast instead of hanging in SDK back-off.
 func (a *Azurite) Account(t testing.TB) *storage.Account {
 	t.Helper()
-	s, err := storage.ParseConnectionString(a.ConnectionString)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct, err := storage.Open(s, &storage.OpenOptions{Retry: &policy.RetryOptions{MaxRetries: 3, RetryDelay: 50 * time.Millisecond, MaxRetryDelay: time.Second}})
+	acct, err := a.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return acct
+}
+
+// Open is Account for code outside tests (the benchmark command).
+func (a *Azurite) Open() (*storage.Account, error) {
+	s, err := storage.ParseConnectionString(a.ConnectionString)
+	if err != nil {
+		return nil, err
+	}
+	return storage.Open(s, &storage.OpenOptions{Retry: &policy.RetryOptions{MaxRetries: 3, RetryDelay: 50 * time.Millisecond, MaxRetryDelay: time.Second}})
 }
 
 // Stop ends the emulator process.
