@@ -3,10 +3,10 @@ package storage
 import (
 	"bytes"
 	"context"
-	"io"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
