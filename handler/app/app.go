@@ -40,7 +40,7 @@ type Options struct {
 	// Account overrides the storage connection read from AzureWebJobsStorage (tests).
 	Account *storage.Account
 	// Register adds user code; nil means the sample apps (apps.Register).
-	Register func(*durable.Registry)
+	Register func(*durable.Registry, apps.Deps)
 	// HTTP returns HTTP functions by folder name; nil means the sample apps.
 	HTTP func(*engine.Hub) map[string]http.Handler
 }
@@ -82,7 +82,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if o.Register == nil {
 		o.Register = apps.Register
 	}
-	o.Register(reg)
+	o.Register(reg, apps.Deps{Account: acct, Getenv: getenv})
 
 	cfg := engine.Config{
 		TaskHub:        getenv("DURABLE_TASK_HUB"),

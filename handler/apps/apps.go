@@ -6,24 +6,36 @@ package apps
 import (
 	"net/http"
 
+	"github.com/durablego/durablefunctions/handler/apps/asyncjob"
 	"github.com/durablego/durablefunctions/handler/apps/counter"
+	"github.com/durablego/durablefunctions/handler/apps/patterns"
 	"github.com/durablego/durablefunctions/handler/apps/scoreboard"
 	"github.com/durablego/durablefunctions/handler/durable"
 	"github.com/durablego/durablefunctions/handler/engine"
 	"github.com/durablego/durablefunctions/handler/httpapi"
+	"github.com/durablego/durablefunctions/handler/storage"
 )
 
+// Deps are what sample code needs from the process.
+type Deps struct {
+	Account *storage.Account
+	Getenv  func(string) string
+}
+
 // Register adds every sample's orchestrators, activities and entities.
-func Register(reg *durable.Registry) {
+func Register(reg *durable.Registry, d Deps) {
 	counter.Register(reg)
 	scoreboard.Register(reg)
+	patterns.Register(reg)
+	asyncjob.Register(reg, d.Account, d.Getenv("AUDIT_TABLE"))
 }
 
 // HTTP returns the HTTP functions by function folder name.
 func HTTP(hub *engine.Hub) map[string]http.Handler {
 	return map[string]http.Handler{
-		"counter_api": counter.HTTP(hub),
-		"http_start":  httpapi.Start(hub),
-		"get_status":  httpapi.Status(hub),
+		"counter_api":  counter.HTTP(hub),
+		"http_start":   httpapi.Start(hub),
+		"get_status":   httpapi.Status(hub),
+		"submit_query": asyncjob.Submit(hub),
 	}
 }

@@ -1,0 +1,143 @@
+// Package asyncjob is the async HTTP API pattern: a client submits a query job, gets a
+// status URI at once, and polls it while an orchestration runs the query.
+//
+//	GET /api/submit/query?s=01/02/2025&e=28/02/2025 -> 202 {"statusUri": ".../api/status/<id>"}
+//	GET /api/status/<id>                           -> {"id", "status", "result"}
+//
+// The job's activity counts the distinct identificationNumber values of the audit
+// table's rows whose PartitionKey (a date as YYYY-MM-DD) is in the range and whose
+// CertNumber is not empty.
+package asyncjob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/durablego/durablefunctions/handler/durable"
+	"github.com/durablego/durablefunctions/handler/engine"
+	"github.com/durablego/durablefunctions/handler/httpapi"
+	"github.com/durablego/durablefunctions/handler/httpx"
+	"github.com/durablego/durablefunctions/handler/storage"
+)
+
+// Names of the sample's orchestrator and activity.
+const (
+	Orchestrator = "query_job"
+	Activity     = "query_audit"
+)
+
+// DefaultTable is the audit table's name unless AUDIT_TABLE says otherwise.
+const DefaultTable = "audit"
+
+// dateLayout is the query parameters' format; keyLayout the table's PartitionKey format
+// (sortable, and free of '/', which table keys cannot hold).
+const (
+	dateLayout = "02/01/2006"
+	keyLayout  = "2006-01-02"
+)
+
+// Query is the job's input.
+type Query struct {
+	Start string `json:"start"` // YYYY-MM-DD
+	End   string `json:"end"`
+}
+
+// Register adds the job's orchestrator and activity; the activity reads table from acct.
+func Register(reg *durable.Registry, acct *storage.Account, table string) {
+	if table == "" {
+		table = DefaultTable
+	}
+	reg.AddOrchestrator(Orchestrator, func(ctx durable.OrchestrationContext) (any, error) {
+		var q Query
+		if err := ctx.GetInput(&q); err != nil {
+			return nil, err
+		}
+		var n int
+		err := ctx.CallActivity(Activity, q, &durable.ActivityOptions{Retry: &durable.RetryPolicy{
+			MaxAttempts: 3, FirstRetryInterval: 2 * time.Second, BackoffCoefficient: 2,
+		}}).Await(&n)
+		return n, err
+	})
+	reg.AddActivity(Activity, func(ctx durable.ActivityContext) (any, error) {
+		var q Query
+		if err := ctx.GetInput(&q); err != nil {
+			return nil, err
+		}
+		return CountDistinct(ctx, acct, table, q)
+	})
+}
+
+// CountDistinct runs the audit query and counts distinct identificationNumber values.
+func CountDistinct(ctx context.Context, acct *storage.Account, table string, q Query) (int, error) {
+	t, err := acct.Table(ctx, table)
+	if err != nil {
+		return 0, err
+	}
+	opts := &storage.QueryOptions{
+		Filter: fmt.Sprintf("PartitionKey ge %s and PartitionKey le %s and CertNumber ne ''", storage.Quote(q.Start), storage.Quote(q.End)),
+		Select: []string{"identificationNumber"},
+	}
+	seen := map[string]bool{}
+	for {
+		rows, next, err := t.Query(ctx, opts)
+		if err != nil {
+			return 0, fmt.Errorf("query %s: %w", table, err)
+		}
+		for _, r := range rows {
+			if v, ok := r.Props["identificationNumber"]; ok && v != nil {
+				seen[fmt.Sprint(v)] = true
+			}
+		}
+		if next == "" {
+			return len(seen), nil
+		}
+		opts.Continuation = next
+	}
+}
+
+// ParseRange validates the s and e query parameters, with the sample's messages.
+func ParseRange(s, e string) (Query, error) {
+	s, e = strings.TrimSpace(s), strings.TrimSpace(e)
+	if s == "" {
+		return Query{}, errors.New("Empty start date.")
+	}
+	start, err := time.Parse(dateLayout, s)
+	if err != nil {
+		return Query{}, errors.New("Invalid start date format.")
+	}
+	if e == "" {
+		return Query{}, errors.New("Empty end date.")
+	}
+	end, err := time.Parse(dateLayout, e)
+	if err != nil {
+		return Query{}, errors.New("Invalid end date format.")
+	}
+	if end.Before(start) {
+		return Query{}, errors.New("Invalid date range.")
+	}
+	return Query{Start: start.Format(keyLayout), End: end.Format(keyLayout)}, nil
+}
+
+// Submit serves GET /api/submit/query.
+func Submit(hub *engine.Hub) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, err := ParseRange(r.URL.Query().Get("s"), r.URL.Query().Get("e"))
+		if err != nil {
+			httpx.Error(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		in, _ := durable.Marshal(q)
+		id, err := hub.StartOrchestration(r.Context(), Orchestrator, "", in)
+		if err != nil {
+			httpapi.StartError(w, err)
+			return
+		}
+		uri := httpapi.BaseURL(r) + "/api/status/" + id
+		w.Header().Set("Location", uri)
+		httpx.WriteJSON(w, http.StatusAccepted, map[string]string{"statusUri": uri})
+	})
+}
