@@ -144,11 +144,11 @@ func TestAsyncHTTPJob(t *testing.T) {
 	rows := []struct{ pk, rk, cert, ident string }{
 		{"2025-02-01", "1", "C1", "A"},
 		{"2025-02-03", "2", "C2", "B"},
-		{"2025-02-10", "3", "C3", "A"},  // duplicate identification number
-		{"2025-02-11", "4", "", "C"},    // no certificate: excluded
-		{"2025-03-01", "5", "C5", "D"},  // out of range
-		{"2025-01-31", "6", "C6", "E"},  // out of range
-		{"2025-02-28", "7", "C7", "F"},  // last day included
+		{"2025-02-10", "3", "C3", "A"}, // duplicate identification number
+		{"2025-02-11", "4", "", "C"},   // no certificate: excluded
+		{"2025-03-01", "5", "C5", "D"}, // out of range
+		{"2025-01-31", "6", "C6", "E"}, // out of range
+		{"2025-02-28", "7", "C7", "F"}, // last day included
 	}
 	for _, r := range rows {
 		if err := tbl.Insert(ctx, &storage.Row{PartitionKey: r.pk, RowKey: r.rk, Props: map[string]any{"CertNumber": r.cert, "identificationNumber": r.ident}}); err != nil {

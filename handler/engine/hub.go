@@ -70,17 +70,20 @@ type Hub struct {
 // burst of sends into few queue messages (Azurite's dequeue slows down with every
 // message held in the account; on Azure, fewer messages are fewer transactions).
 type wakeState struct {
-	lastImmediate time.Time
-	coveredUntil  time.Time // a wake-up is already queued that becomes visible after this
+	windowStart  time.Time
+	recent       int       // immediate wake-ups sent since windowStart
+	coveredUntil time.Time // a wake-up is already queued that becomes visible after this
 }
 
-// Coalescing parameters: inside a burst (sends closer than burstWindow), wake-ups are
-// delayed by coalesceDelay and every send until then shares that one message. The
+// Coalescing parameters: past burstWakes immediate wake-ups of one instance within
+// burstWindow, wake-ups are delayed by coalesceDelay and every send until then shares
+// that one message. The
 // margin absorbs clock differences between this process and the queue service. The
 // receiving worker keeps re-reading a busy instance (see Process), so in a burst
 // rows are usually applied before the delayed wake-up even arrives.
 const (
 	burstWindow   = time.Second
+	burstWakes    = 4
 	coalesceDelay = time.Second // queue visibility has whole-second resolution
 	wakeMargin    = 25 * time.Millisecond
 )
@@ -215,6 +218,16 @@ func (h *Hub) wake(ctx context.Context, id string, due time.Time) error {
 	immediate := delay <= 0
 	sentAt := time.Now()
 	if immediate {
+		// This process is working on the instance right now: marking it dirty makes
+		// that loop read the partition again after this row was written; if the loop
+		// fails, its own message is retried, which reads the row too.
+		h.fmu.Lock()
+		if f := h.inflight[id]; f != nil {
+			f.dirty = true
+			h.fmu.Unlock()
+			return nil
+		}
+		h.fmu.Unlock()
 		// A row written before this call is seen by any wake-up that becomes visible
 		// after now: one already queued for later covers it.
 		h.wmu.Lock()
@@ -230,10 +243,12 @@ func (h *Hub) wake(ctx context.Context, id string, due time.Time) error {
 			h.wmu.Unlock()
 			return nil
 		}
-		if sentAt.Sub(st.lastImmediate) < burstWindow {
+		if sentAt.Sub(st.windowStart) > burstWindow {
+			st.windowStart, st.recent = sentAt, 0
+		}
+		st.recent++
+		if st.recent > burstWakes {
 			delay = coalesceDelay
-		} else {
-			st.lastImmediate = sentAt
 		}
 		h.wmu.Unlock()
 	}
