@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/durablego/durablefunctions/handler/app"
+	"github.com/durablego/durablefunctions/handler/engine"
 	"github.com/durablego/durablefunctions/handler/internal/testenv"
 	"github.com/durablego/durablefunctions/handler/runner"
 )
@@ -187,3 +188,5 @@ func waitCounter(t testing.TB, base, key string, want int64, within time.Duratio
 		return v == want, fmt.Sprint(v)
 	})
 }
+
+func nilOpts() *engine.StatusOptions { return &engine.StatusOptions{ShowHistory: true} }

@@ -70,6 +70,15 @@ func Chaining(ctx durable.OrchestrationContext) (any, error) {
 // FanOutInput sizes the fan-out.
 type FanOutInput struct {
 	Items int `json:"items"`
+	// SpreadMillis makes item i take (i mod 20) * SpreadMillis / 20 ms, so that
+	// results trickle in (demos and crash tests); 0 = as fast as possible.
+	SpreadMillis int `json:"spreadMillis,omitempty"`
+}
+
+// WorkItem is one unit of the fan-out.
+type WorkItem struct {
+	Value   int `json:"v"`
+	DelayMs int `json:"d,omitempty"`
 }
 
 // GetWorkBatch returns the items to process: 1..n.
@@ -84,20 +93,30 @@ func GetWorkBatch(ctx durable.ActivityContext) (any, error) {
 	if in.Items > 100000 {
 		return nil, errors.New("at most 100000 items")
 	}
-	out := make([]int, in.Items)
+	if in.SpreadMillis < 0 || in.SpreadMillis > 60000 {
+		return nil, errors.New("spreadMillis must be between 0 and 60000")
+	}
+	out := make([]WorkItem, in.Items)
 	for i := range out {
-		out[i] = i + 1
+		out[i] = WorkItem{Value: i + 1, DelayMs: (i % 20) * in.SpreadMillis / 20}
 	}
 	return out, nil
 }
 
-// ProcessItem squares its item.
+// ProcessItem squares its item's value.
 func ProcessItem(ctx durable.ActivityContext) (any, error) {
-	var v int
-	if err := ctx.GetInput(&v); err != nil {
+	var it WorkItem
+	if err := ctx.GetInput(&it); err != nil {
 		return nil, err
 	}
-	return v * v, nil
+	if it.DelayMs > 0 {
+		select {
+		case <-time.After(time.Duration(it.DelayMs) * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return it.Value * it.Value, nil
 }
 
 // Sum adds its inputs.
@@ -119,7 +138,7 @@ func FanOutFanIn(ctx durable.OrchestrationContext) (any, error) {
 	if err := ctx.GetInput(&in); err != nil {
 		return nil, err
 	}
-	var items []int
+	var items []WorkItem
 	if err := ctx.CallActivity("GetWorkBatch", in, nil).Await(&items); err != nil {
 		return nil, err
 	}
