@@ -12,6 +12,26 @@ import (
 
 // Register adds the samples' orchestrators and activities.
 func Register(reg *durable.Registry) {
+	reg.AddOrchestrator("hello", func(ctx durable.OrchestrationContext) (any, error) {
+		var name string
+		if err := ctx.GetInput(&name); err != nil {
+			return nil, err
+		}
+		var out string
+		err := ctx.CallActivity("SayHello", name, nil).Await(&out)
+		return out, err
+	})
+	reg.AddActivity("SayHello", func(ctx durable.ActivityContext) (any, error) {
+		var name string
+		if err := ctx.GetInput(&name); err != nil {
+			return nil, err
+		}
+		if name == "" {
+			name = "world"
+		}
+		return "Hello, " + name + "!", nil
+	})
+
 	reg.AddOrchestrator("chaining", Chaining)
 	reg.AddActivity("F1", func(ctx durable.ActivityContext) (any, error) { return 42, nil })
 	reg.AddActivity("F2", addActivity(1))

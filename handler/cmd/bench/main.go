@@ -39,6 +39,8 @@ func main() {
 	entities := flag.Int("entities", 100, "entities in the spread run")
 	parallel := flag.Int("parallel", 32, "concurrent HTTP clients")
 	out := flag.String("json", "bench-results.json", "where to write the figures")
+	instances = flag.Int("instances", 100, "concurrent chained orchestrations")
+	fanout = flag.Int("fanout", 1000, "activities in the fan-out/fan-in run")
 	root := flag.String("root", ".", "app root (folder with host.json)")
 	flag.Parse()
 	if err := run(*root, *signals, *entities, *parallel, *out); err != nil {
@@ -50,6 +52,7 @@ func main() {
 type env map[string]string
 
 func run(root string, signals, entities, parallel int, outPath string) error {
+	instances, fanout := *instances, *fanout
 	az, err := testenv.Start()
 	if err != nil {
 		return err
@@ -134,6 +137,10 @@ func run(root string, signals, entities, parallel int, outPath string) error {
 	add(Figure{fmt.Sprintf("storage requests per signal, %d entities", entities), work(acct, before, emptyBefore) / float64(signals), "requests", "excludes empty queue polls and the test's own reads"})
 	fmt.Printf("requests by kind over the whole run: %v\n", acct.RequestsByKind())
 
+	if err := benchOrchestrations(ctx, a, acct, add, instances, fanout); err != nil {
+		return err
+	}
+
 	b, _ := json.MarshalIndent(map[string]any{"date": time.Now().UTC().Format(time.RFC3339), "go": runtime.Version(), "cores": runtime.NumCPU(), "figures": figs}, "", "  ")
 	if err := os.WriteFile(outPath, b, 0o644); err != nil {
 		return err
@@ -141,6 +148,8 @@ func run(root string, signals, entities, parallel int, outPath string) error {
 	fmt.Println("wrote", outPath)
 	return nil
 }
+
+var instances, fanout *int
 
 // readsDone counts the benchmark's own state reads, which are not the engine's cost.
 var readsDone atomic.Int64
