@@ -55,38 +55,49 @@ func (h *Hub) StartOrchestration(ctx context.Context, name, instanceID string, i
 		return "", fmt.Errorf("input is not valid JSON")
 	}
 	pk := storage.EscapeKey(instanceID)
-	prev, err := h.instances.Get(ctx, pk, checkpointRK)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return "", err
-	}
-	st, err := decodeOrch(instanceID, prev)
-	if err != nil {
-		return "", err
-	}
-	if st.exists && !(st.Status.IsTerminal()) {
-		return "", fmt.Errorf("%w: %s is %s", ErrInstanceExists, instanceID, st.Status)
-	}
 	now := h.now()
 	exec := uuid.NewString()
-	cp := &orchState{Name: name, InstanceID: instanceID, ExecutionID: exec, Status: durable.StatusPending, Created: now, Updated: now, Input: input, Seqs: st.Seqs}
-	cpRow, err := cp.row(pk)
-	if err != nil {
-		return "", err
-	}
 	env := &Envelope{ID: clientSender + "|start|" + exec, Events: []history.Event{{Type: history.ExecutionStarted, ID: -1, Timestamp: now, Name: name, Input: input, InstanceID: instanceID, ExecutionID: exec}}}
 	inRow, err := envelopeRow(pk, env)
 	if err != nil {
 		return "", err
 	}
-	ops := []storage.Op{{Kind: storage.OpInsert, Row: cpRow}, {Kind: storage.OpInsert, Row: inRow}}
-	if st.exists {
-		ops[0] = storage.Op{Kind: storage.OpReplace, Row: cpRow, ETag: st.etag}
-	}
-	if err := h.instances.Batch(ctx, pk, ops); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return "", fmt.Errorf("%w: %s was started concurrently", ErrInstanceExists, instanceID)
+	// Optimistically create: the common case (a new id) costs one batch; only when the
+	// id exists do we read it to decide between a restart and a conflict.
+	var prev *storage.Row
+	for attempt := 0; ; attempt++ {
+		st, err := decodeOrch(instanceID, prev)
+		if err != nil {
+			return "", err
 		}
-		return "", err
+		if st.exists && !st.Status.IsTerminal() {
+			return "", fmt.Errorf("%w: %s is %s", ErrInstanceExists, instanceID, st.Status)
+		}
+		cp := &orchState{Name: name, InstanceID: instanceID, ExecutionID: exec, Status: durable.StatusPending, Created: now, Updated: now, Input: input, Seqs: st.Seqs}
+		cpRow, err := cp.row(pk)
+		if err != nil {
+			return "", err
+		}
+		ops := []storage.Op{{Kind: storage.OpInsert, Row: cpRow}, {Kind: storage.OpInsert, Row: inRow}}
+		if st.exists {
+			ops[0] = storage.Op{Kind: storage.OpReplace, Row: cpRow, ETag: st.etag}
+		}
+		err = h.instances.Batch(ctx, pk, ops)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, storage.ErrConflict) || attempt >= 2 {
+			if errors.Is(err, storage.ErrConflict) {
+				return "", fmt.Errorf("%w: %s was started concurrently", ErrInstanceExists, instanceID)
+			}
+			return "", err
+		}
+		prev, err = h.instances.Get(ctx, pk, checkpointRK)
+		if errors.Is(err, storage.ErrNotFound) {
+			prev = nil
+		} else if err != nil {
+			return "", err
+		}
 	}
 	return instanceID, h.wake(ctx, instanceID, time.Time{})
 }

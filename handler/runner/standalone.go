@@ -99,6 +99,7 @@ func (p *Poller) listen(ctx context.Context, f *funcmeta.Function, q storage.Que
 	if maxPoll <= 0 {
 		maxPoll = funcmeta.DefaultMaxPollingInterval
 	}
+	nudge := p.acct.Nudges(q.Name())
 	sem := make(chan struct{}, conc)
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
@@ -120,11 +121,14 @@ func (p *Poller) listen(ctx context.Context, f *funcmeta.Function, q storage.Que
 			if ctx.Err() == nil {
 				p.log.Warn("queue receive failed; backing off", "queue", q.Name(), "err", err)
 			}
-			backoff = sleepBackoff(ctx, backoff, maxPoll)
+			backoff = sleepBackoff(ctx, backoff, maxPoll, nil)
 			continue
 		}
 		if len(msgs) == 0 {
-			backoff = sleepBackoff(ctx, backoff, maxPoll)
+			backoff = sleepBackoff(ctx, backoff, maxPoll, nudge)
+			if backoff == 0 {
+				backoff = p.opts.MinPollingInterval
+			}
 			continue
 		}
 		backoff = p.opts.MinPollingInterval
@@ -139,12 +143,16 @@ func (p *Poller) listen(ctx context.Context, f *funcmeta.Function, q storage.Que
 	}
 }
 
-func sleepBackoff(ctx context.Context, cur, max time.Duration) time.Duration {
+// sleepBackoff waits cur (or until nudged: then it returns 0 so the next wait starts
+// from the minimum again) and returns the next back-off.
+func sleepBackoff(ctx context.Context, cur, max time.Duration, nudge <-chan struct{}) time.Duration {
 	t := time.NewTimer(cur)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+	case <-nudge:
+		return 0
 	}
 	next := cur * 2
 	if next > max {

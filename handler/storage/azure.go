@@ -33,6 +33,33 @@ type Account struct {
 
 	mu      sync.Mutex
 	created map[string]bool
+	nudges  map[string][]chan struct{}
+}
+
+// Nudges returns a channel that receives a signal whenever this process enqueues an
+// immediately visible message on queue name. A poller of that queue in the same
+// process uses it to poll at once instead of waiting out its back-off: the common
+// single-process case then has no polling latency at all.
+func (a *Account) Nudges(name string) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	a.mu.Lock()
+	if a.nudges == nil {
+		a.nudges = map[string][]chan struct{}{}
+	}
+	a.nudges[name] = append(a.nudges[name], ch)
+	a.mu.Unlock()
+	return ch
+}
+
+func (a *Account) nudge(name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, ch := range a.nudges[name] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // OpenOptions tunes Open.
@@ -176,7 +203,7 @@ func (a *Account) Table(ctx context.Context, name string) (Table, error) {
 
 // Queue returns the queue name, creating it if this process has not yet done so.
 func (a *Account) Queue(ctx context.Context, name string) (Queue, error) {
-	q := &azureQueue{name: name, c: a.queues.NewQueueClient(name)}
+	q := &azureQueue{name: name, c: a.queues.NewQueueClient(name), acct: a}
 	if err := a.ensure(ctx, "q:"+name, func() error {
 		_, err := q.c.Create(ctx, nil)
 		if isCode(err, http.StatusConflict) {
@@ -548,6 +575,7 @@ func decodeRow(raw []byte) (*Row, error) {
 type azureQueue struct {
 	name string
 	c    *azqueue.QueueClient
+	acct *Account
 }
 
 func (q *azureQueue) Name() string { return q.name }
@@ -565,6 +593,9 @@ func (q *azureQueue) Send(ctx context.Context, text string, delay time.Duration)
 		opts.VisibilityTimeout = &secs
 	}
 	_, err := q.c.EnqueueMessage(ctx, text, opts)
+	if err == nil && delay <= 0 {
+		q.acct.nudge(q.name)
+	}
 	return classify(err)
 }
 

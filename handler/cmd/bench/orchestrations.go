@@ -35,6 +35,9 @@ func benchOrchestrations(ctx context.Context, a *app.App, acct *storage.Account,
 		}
 	}
 
+	// Let the previous phase's delayed wake-ups drain so they are not counted here.
+	time.Sleep(3 * time.Second)
+
 	// Storage requests per one-activity orchestration, one at a time.
 	const helloN = 20
 	before, emptyBefore := acct.Requests(), acct.EmptyPolls()
