@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/durablego/durablefunctions/handler/apps/asyncjob"
+	"github.com/durablego/durablefunctions/handler/apps/bank"
 	"github.com/durablego/durablefunctions/handler/apps/counter"
 	"github.com/durablego/durablefunctions/handler/apps/patterns"
 	"github.com/durablego/durablefunctions/handler/apps/scoreboard"
@@ -26,6 +27,8 @@ type Deps struct {
 func Register(reg *durable.Registry, d Deps) {
 	counter.Register(reg)
 	scoreboard.Register(reg)
+	scoreboard.RegisterOrchestration(reg)
+	bank.Register(reg)
 	patterns.Register(reg)
 	asyncjob.Register(reg, d.Account, d.Getenv("AUDIT_TABLE"))
 }
@@ -33,9 +36,11 @@ func Register(reg *durable.Registry, d Deps) {
 // HTTP returns the HTTP functions by function folder name.
 func HTTP(hub *engine.Hub) map[string]http.Handler {
 	return map[string]http.Handler{
-		"counter_api":  counter.HTTP(hub),
-		"http_start":   httpapi.Start(hub),
-		"get_status":   httpapi.Status(hub),
-		"submit_query": asyncjob.Submit(hub),
+		"counter_api":    counter.HTTP(hub),
+		"http_start":     httpapi.Start(hub),
+		"get_status":     httpapi.Status(hub),
+		"submit_query":   asyncjob.Submit(hub),
+		"scoreboard_api": scoreboard.HTTP(hub),
+		"bank_api":       bank.HTTP(hub),
 	}
 }

@@ -1,0 +1,199 @@
+// Package bank is the critical-section sample: account entities and a transfer
+// orchestration that locks both accounts, checks the balance and moves the money, so
+// that no concurrent transfer can overdraw an account or lose money.
+//
+//	POST /api/bank/{account}/deposit?amount=100   -> 202
+//	GET  /api/bank/{account}                      -> {"account": "a", "balance": 100}
+//	POST /api/bank/transfer {"from","to","amount"} -> 202 + check-status body; result true/false
+package bank
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/durablego/durablefunctions/handler/durable"
+	"github.com/durablego/durablefunctions/handler/engine"
+	"github.com/durablego/durablefunctions/handler/httpapi"
+	"github.com/durablego/durablefunctions/handler/httpx"
+	"github.com/gorilla/mux"
+)
+
+// Names of the sample's entity and orchestrator.
+const (
+	EntityName   = "account_entity"
+	Orchestrator = "transfer"
+)
+
+// ErrInsufficientFunds is the withdraw operation's error when the balance is too low.
+var ErrInsufficientFunds = errors.New("insufficient funds")
+
+// Account is the account entity: operations deposit, withdraw (amounts > 0) and balance.
+func Account(ctx durable.EntityContext) error {
+	var balance int64
+	if err := ctx.GetState(&balance); err != nil {
+		return err
+	}
+	amount := func() (int64, error) {
+		var n int64
+		if err := ctx.GetInput(&n); err != nil {
+			return 0, fmt.Errorf("%s needs an integer amount: %w", ctx.Operation(), err)
+		}
+		if n <= 0 {
+			return 0, fmt.Errorf("%s amount must be positive, got %d", ctx.Operation(), n)
+		}
+		return n, nil
+	}
+	switch strings.ToLower(ctx.Operation()) {
+	case "deposit":
+		n, err := amount()
+		if err != nil {
+			return err
+		}
+		balance += n
+	case "withdraw":
+		n, err := amount()
+		if err != nil {
+			return err
+		}
+		if n > balance {
+			return fmt.Errorf("%w: balance %d, withdraw %d", ErrInsufficientFunds, balance, n)
+		}
+		balance -= n
+	case "balance":
+		return ctx.SetResult(balance)
+	default:
+		return fmt.Errorf("account has no operation %q (deposit, withdraw, balance)", ctx.Operation())
+	}
+	if err := ctx.SetState(balance); err != nil {
+		return err
+	}
+	return ctx.SetResult(balance)
+}
+
+// Transfer is the transfer orchestration's input.
+type Transfer struct {
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Amount int64  `json:"amount"`
+}
+
+// Validate rejects transfers that make no sense before anything is locked.
+func (t *Transfer) Validate() error {
+	var errs []error
+	if t.From == "" || t.To == "" {
+		errs = append(errs, errors.New("from and to are required"))
+	}
+	if t.From == t.To && t.From != "" {
+		errs = append(errs, errors.New("from and to must differ"))
+	}
+	if t.Amount <= 0 {
+		errs = append(errs, errors.New("amount must be a positive integer"))
+	}
+	return errors.Join(errs...)
+}
+
+// TransferOrchestration locks both accounts, checks the source's balance, and moves
+// the money: true when done, false on insufficient funds.
+func TransferOrchestration(ctx durable.OrchestrationContext) (any, error) {
+	var t Transfer
+	if err := ctx.GetInput(&t); err != nil {
+		return nil, err
+	}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	from, to := durable.NewEntityID(EntityName, t.From), durable.NewEntityID(EntityName, t.To)
+	unlock, lock := ctx.LockEntities(from, to)
+	if err := lock.Await(nil); err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var balance int64
+	if err := ctx.CallEntity(from, "balance", nil).Await(&balance); err != nil {
+		return nil, err
+	}
+	if balance < t.Amount {
+		return false, nil
+	}
+	if err := ctx.CallEntity(from, "withdraw", t.Amount).Await(nil); err != nil {
+		return nil, err
+	}
+	if err := ctx.CallEntity(to, "deposit", t.Amount).Await(nil); err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+// Register adds the entity and the orchestration.
+func Register(reg *durable.Registry) {
+	reg.AddEntity(EntityName, Account)
+	reg.AddOrchestrator(Orchestrator, TransferOrchestration)
+}
+
+// HTTP serves /api/bank/... (function folder bank_api, route bank/{*path}).
+func HTTP(hub *engine.Hub) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var segs []string
+		for _, s := range strings.Split(mux.Vars(r)["path"], "/") {
+			if s != "" {
+				segs = append(segs, s)
+			}
+		}
+		switch {
+		case r.Method == http.MethodPost && len(segs) == 1 && segs[0] == "transfer":
+			body, err := httpx.ReadBody(r, 64<<10)
+			if err != nil {
+				httpx.BodyError(w, err)
+				return
+			}
+			var t Transfer
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&t); err != nil {
+				httpx.Errorf(w, http.StatusBadRequest, `body must be {"from": "a", "to": "b", "amount": 10}: %v`, err)
+				return
+			}
+			if err := t.Validate(); err != nil {
+				httpx.Error(w, http.StatusBadRequest, err.Error())
+				return
+			}
+			in, _ := json.Marshal(t)
+			id, err := hub.StartOrchestration(r.Context(), Orchestrator, "", in)
+			if err != nil {
+				httpapi.StartError(w, err)
+				return
+			}
+			httpapi.WriteStarted(w, r, id)
+		case r.Method == http.MethodPost && len(segs) == 2 && segs[1] == "deposit":
+			n, err := strconv.ParseInt(r.URL.Query().Get("amount"), 10, 64)
+			if err != nil || n <= 0 {
+				httpx.Error(w, http.StatusBadRequest, "amount must be a positive integer")
+				return
+			}
+			in, _ := json.Marshal(n)
+			if err := hub.SignalEntity(r.Context(), durable.NewEntityID(EntityName, segs[0]), "deposit", in, nil); err != nil {
+				httpx.Errorf(w, http.StatusBadRequest, "could not signal account %q: %v", segs[0], err)
+				return
+			}
+			httpx.WriteJSON(w, http.StatusAccepted, map[string]any{"account": segs[0], "operation": "deposit", "amount": n})
+		case r.Method == http.MethodGet && len(segs) == 1:
+			snap, err := hub.ReadEntity(r.Context(), durable.NewEntityID(EntityName, segs[0]))
+			if err != nil {
+				httpx.Errorf(w, http.StatusServiceUnavailable, "could not read account: %v", err)
+				return
+			}
+			var b int64
+			if snap.Exists {
+				_ = json.Unmarshal(snap.State, &b)
+			}
+			httpx.WriteJSON(w, http.StatusOK, map[string]any{"account": segs[0], "balance": b})
+		default:
+			httpx.Errorf(w, http.StatusNotFound, "no route for %s %s: use POST /api/bank/{account}/deposit?amount=, GET /api/bank/{account}, POST /api/bank/transfer", r.Method, r.URL.Path)
+		}
+	})
+}
