@@ -8,6 +8,7 @@ import (
 
 	"github.com/durablego/durablefunctions/handler/apps/asyncjob"
 	"github.com/durablego/durablefunctions/handler/apps/bank"
+	"github.com/durablego/durablefunctions/handler/apps/circuitbreaker"
 	"github.com/durablego/durablefunctions/handler/apps/counter"
 	"github.com/durablego/durablefunctions/handler/apps/patterns"
 	"github.com/durablego/durablefunctions/handler/apps/scoreboard"
@@ -29,6 +30,7 @@ func Register(reg *durable.Registry, d Deps) {
 	scoreboard.Register(reg)
 	scoreboard.RegisterOrchestration(reg)
 	bank.Register(reg)
+	circuitbreaker.Register(reg)
 	patterns.Register(reg)
 	asyncjob.Register(reg, d.Account, d.Getenv("AUDIT_TABLE"))
 }
@@ -42,5 +44,6 @@ func HTTP(hub *engine.Hub) map[string]http.Handler {
 		"submit_query":   asyncjob.Submit(hub),
 		"scoreboard_api": scoreboard.HTTP(hub),
 		"bank_api":       bank.HTTP(hub),
+		"circuit_api":    circuitbreaker.HTTP(hub),
 	}
 }

@@ -83,7 +83,7 @@ type wakeState struct {
 // rows are usually applied before the delayed wake-up even arrives.
 const (
 	burstWindow   = time.Second
-	burstWakes    = 4
+	burstWakes    = 16
 	coalesceDelay = time.Second // queue visibility has whole-second resolution
 	wakeMargin    = 25 * time.Millisecond
 )
@@ -307,14 +307,19 @@ func (h *Hub) Process(ctx context.Context, id string) error {
 		h.fmu.Unlock()
 	}
 	conflicts := 0
+	var firstConflict time.Time
 	for {
 		more, err := h.episode(ctx, id)
 		if errors.Is(err, storage.ErrConflict) {
-			// Another worker committed this instance first: reload and go again.
+			// Another worker committed this instance first: reload and go again. Keep
+			// at it for a while: giving up costs a message retry (and a dequeue count).
 			conflicts++
-			if conflicts > 20 {
+			if conflicts == 1 {
+				firstConflict = time.Now()
+			}
+			if time.Since(firstConflict) > maxConflictTime {
 				finish()
-				return fmt.Errorf("instance %s: gave up after %d commit conflicts: %w", id, conflicts, err)
+				return fmt.Errorf("instance %s: gave up after %d commit conflicts in %s: %w", id, conflicts, maxConflictTime, err)
 			}
 			sleepJitter(ctx, conflicts)
 			continue
@@ -334,6 +339,10 @@ func (h *Hub) Process(ctx context.Context, id string) error {
 		h.fmu.Unlock()
 	}
 }
+
+// maxConflictTime bounds how long Process keeps losing commit races before it returns
+// an error and lets the message be retried.
+const maxConflictTime = time.Minute
 
 func sleepJitter(ctx context.Context, attempt int) {
 	max := time.Duration(attempt) * 20 * time.Millisecond
