@@ -2,9 +2,12 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/durablego/durablefunctions/handler/durable"
@@ -27,9 +30,22 @@ const clientSender = "~client"
 type SignalOptions struct {
 	// At delays delivery until then (scheduled signal).
 	At time.Time
-	// MessageID makes the signal idempotent: a second signal with the same id is not
-	// applied while the first is still pending. Empty means a fresh id.
-	MessageID string
+	// IdempotencyKey makes client retries safe: a second signal with the same key to
+	// the same entity is dropped within the retention window (IdempotencyRetention, and
+	// the most recent maxIdempotencyKeys keys per entity).
+	IdempotencyKey string
+}
+
+// IdempotencyRetention is how long an entity remembers the idempotency keys it applied.
+const IdempotencyRetention = time.Hour
+
+// idemSenderPrefix marks the sender scope of a keyed client signal: each key is its own
+// sender with sequence 1, so the entity's per-sender marks drop any repeat.
+const idemSenderPrefix = "~idem|"
+
+func idemSender(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return idemSenderPrefix + hex.EncodeToString(sum[:12])
 }
 
 // SignalEntity sends a one-way operation to an entity: 2 storage requests (inbox
@@ -45,7 +61,10 @@ func (h *Hub) SignalEntity(ctx context.Context, id durable.EntityID, operation s
 	env := &Envelope{Op: &EntityOp{Kind: OpSignal, Operation: operation, Input: input}}
 	if opts != nil {
 		env.DueAt = opts.At.UTC()
-		env.ID = opts.MessageID
+		if opts.IdempotencyKey != "" {
+			env.Sender, env.Seq = idemSender(opts.IdempotencyKey), 1
+			env.ID = MessageID(env.Sender, 1)
+		}
 	}
 	if env.ID == "" {
 		u, err := uuid.NewV7()
@@ -91,4 +110,11 @@ func (h *Hub) ReadEntity(ctx context.Context, id durable.EntityID) (*EntitySnaps
 // a sender's outbox delivery does; tests use it to simulate redeliveries.
 func (h *Hub) DeliverForTest(ctx context.Context, target string, env *Envelope) error {
 	return h.sendEnvelopes(ctx, target, []*Envelope{env})
+}
+
+// IdempotentInstanceID derives the instance id of an orchestration started with an
+// Idempotency-Key: the same key (for the same orchestrator) always names the same
+// instance, so a retried start finds the first one instead of starting another.
+func IdempotentInstanceID(orchestrator, key string) string {
+	return uuid.NewSHA1(idNamespace, []byte("idem|"+strings.ToLower(orchestrator)+"|"+key)).String()
 }

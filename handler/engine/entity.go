@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/durablego/durablefunctions/handler/durable"
@@ -39,6 +41,35 @@ type seqMark struct {
 type lockHolder struct {
 	Origin string `json:"origin"`
 	TaskID int    `json:"taskId"`
+}
+
+// maxIdempotencyKeys bounds the idempotency keys an entity remembers, so that its
+// checkpoint row stays small whatever the traffic.
+const maxIdempotencyKeys = 2000
+
+// pruneSeqs forgets per-sender marks nobody can still need: senders silent for longer
+// than seqRetention, idempotency keys older than IdempotencyRetention, and the oldest
+// keys beyond maxIdempotencyKeys.
+func pruneSeqs(seqs map[string]seqMark, now time.Time) {
+	if len(seqs) <= 256 {
+		return
+	}
+	var idem []string
+	for k, m := range seqs {
+		isIdem := strings.HasPrefix(k, idemSenderPrefix)
+		switch {
+		case isIdem && now.Sub(m.At) > IdempotencyRetention, !isIdem && now.Sub(m.At) > seqRetention:
+			delete(seqs, k)
+		case isIdem:
+			idem = append(idem, k)
+		}
+	}
+	if len(idem) > maxIdempotencyKeys {
+		sort.Slice(idem, func(i, j int) bool { return seqs[idem[i]].At.Before(seqs[idem[j]].At) })
+		for _, k := range idem[:len(idem)-maxIdempotencyKeys] {
+			delete(seqs, k)
+		}
+	}
 }
 
 // maxEntityBatch keeps an entity commit (checkpoint + consumed rows + a few outbox
@@ -92,13 +123,7 @@ func (st *entityState) row(pk string, now time.Time) (*storage.Row, error) {
 			return nil, fmt.Errorf("entity %s state: %w", st.ID, err)
 		}
 	}
-	if len(st.Seqs) > 256 {
-		for k, m := range st.Seqs {
-			if now.Sub(m.At) > seqRetention {
-				delete(st.Seqs, k)
-			}
-		}
-	}
+	pruneSeqs(st.Seqs, now)
 	if len(st.Seqs) > 0 {
 		b, _ := json.Marshal(st.Seqs)
 		if err := storage.SetChunked(r.Props, "Seqs", b); err != nil {

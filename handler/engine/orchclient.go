@@ -39,6 +39,33 @@ func ValidateInstanceID(id string) error {
 	return nil
 }
 
+// StartOptions tunes StartOrchestrationWith.
+type StartOptions struct {
+	// IdempotencyKey: the instance id is derived from it (unless one is given), and a
+	// start whose instance already exists returns that instance instead of an error.
+	IdempotencyKey string
+}
+
+// StartOrchestrationWith is StartOrchestration with options. It reports whether a new
+// instance was created (false: an earlier start with the same idempotency key won).
+func (h *Hub) StartOrchestrationWith(ctx context.Context, name, instanceID string, input json.RawMessage, opts *StartOptions) (string, bool, error) {
+	if opts == nil || opts.IdempotencyKey == "" {
+		id, err := h.StartOrchestration(ctx, name, instanceID, input)
+		return id, err == nil, err
+	}
+	if instanceID == "" {
+		instanceID = IdempotentInstanceID(name, opts.IdempotencyKey)
+	}
+	if s, err := h.GetStatus(ctx, instanceID, nil); err == nil && s.Name != "" {
+		return instanceID, false, nil
+	}
+	id, err := h.StartOrchestration(ctx, name, instanceID, input)
+	if errors.Is(err, ErrInstanceExists) {
+		return instanceID, false, nil
+	}
+	return id, err == nil, err
+}
+
 // StartOrchestration creates an instance and queues its start: one batch (checkpoint
 // + inbox row) and one wake-up. An empty instanceID gets a fresh UUID.
 func (h *Hub) StartOrchestration(ctx context.Context, name, instanceID string, input json.RawMessage) (string, error) {

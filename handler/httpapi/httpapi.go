@@ -137,7 +137,12 @@ func Start(hub *engine.Hub) http.Handler {
 			}
 			input = b
 		}
-		id, err := hub.StartOrchestration(r.Context(), vars["name"], vars["instanceId"], input)
+		key, err := IdempotencyKey(r)
+		if err != nil {
+			httpx.Error(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		id, _, err := hub.StartOrchestrationWith(r.Context(), vars["name"], vars["instanceId"], input, &engine.StartOptions{IdempotencyKey: key})
 		if err != nil {
 			StartError(w, err)
 			return
@@ -176,4 +181,24 @@ func Status(hub *engine.Hub) http.Handler {
 		}
 		httpx.WriteJSON(w, http.StatusOK, PublicStatus{ID: id, Status: string(s.RuntimeStatus), Result: res})
 	})
+}
+
+// IdempotencyKeyHeader is the header that makes signal and start routes safe to retry.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// IdempotencyKey reads and checks the Idempotency-Key header ("" when absent).
+func IdempotencyKey(r *http.Request) (string, error) {
+	k := r.Header.Get(IdempotencyKeyHeader)
+	if k == "" {
+		return "", nil
+	}
+	if len(k) > 256 {
+		return "", fmt.Errorf("%s is longer than 256 characters", IdempotencyKeyHeader)
+	}
+	for _, c := range k {
+		if c < 0x20 || c == 0x7f {
+			return "", fmt.Errorf("%s holds a control character", IdempotencyKeyHeader)
+		}
+	}
+	return k, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/durablego/durablefunctions/handler/durable"
 	"github.com/durablego/durablefunctions/handler/engine"
+	"github.com/durablego/durablefunctions/handler/httpapi"
 	"github.com/durablego/durablefunctions/handler/httpx"
 	"github.com/gorilla/mux"
 )
@@ -112,7 +113,12 @@ func HTTP(hub *engine.Hub) http.Handler {
 			return
 		}
 		id := durable.NewEntityID(EntityName, key)
-		if err := hub.SignalEntity(r.Context(), id, op, input, nil); err != nil {
+		idem, err := httpapi.IdempotencyKey(r)
+		if err != nil {
+			httpx.Error(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if err := hub.SignalEntity(r.Context(), id, op, input, &engine.SignalOptions{IdempotencyKey: idem}); err != nil {
 			httpx.Errorf(w, http.StatusBadRequest, "could not signal %s: %v", id, err)
 			return
 		}

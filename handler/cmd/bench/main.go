@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/durablego/durablefunctions/handler/app"
+	"github.com/durablego/durablefunctions/handler/apps"
 	"github.com/durablego/durablefunctions/handler/durable"
 	"github.com/durablego/durablefunctions/handler/internal/testenv"
 	"github.com/durablego/durablefunctions/handler/runner"
@@ -67,7 +68,11 @@ func run(root string, signals, entities, parallel int, outPath string) error {
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	abs, _ := filepath.Abs(root)
-	a, err := app.New(ctx, app.Options{Root: abs, Getenv: func(k string) string { return vars[k] }, Logger: log, Account: acct})
+	a, err := app.New(ctx, app.Options{Root: abs, Getenv: func(k string) string { return vars[k] }, Logger: log, Account: acct,
+		Register: func(reg *durable.Registry, d apps.Deps) {
+			apps.Register(reg, d)
+			reg.AddOrchestrator("bench_call_loop", callLoop)
+		}})
 	if err != nil {
 		return err
 	}
@@ -138,6 +143,9 @@ func run(root string, signals, entities, parallel int, outPath string) error {
 	fmt.Printf("requests by kind over the whole run: %v\n", acct.RequestsByKind())
 
 	if err := benchOrchestrations(ctx, a, acct, add, instances, fanout); err != nil {
+		return err
+	}
+	if err := benchCalls(ctx, a, add); err != nil {
 		return err
 	}
 
