@@ -281,7 +281,36 @@ func (h *Hub) HandleWakeUp(ctx context.Context, body []byte) error {
 		// A timer further away than one queue delay: hop.
 		return h.wake(ctx, w.Instance, w.DueAt)
 	}
-	return h.Process(ctx, w.Instance)
+	err := h.Process(ctx, w.Instance)
+	if err == nil || errors.Is(err, ErrBadMessage) || ctx.Err() != nil {
+		return err
+	}
+	// A wake-up fails only for transient reasons (storage errors, lost commit races).
+	// Retrying through the same message would count towards maxDequeueCount and end
+	// in the poison queue, stranding the instance's inbox; a fresh delayed wake-up
+	// retries without that risk (Durable Task never poisons control messages either).
+	h.log.Warn("instance processing failed; retrying with a fresh wake-up", "instance", w.Instance, "err", err)
+	if werr := h.wakeAfter(ctx, w.Instance, retryWakeDelay); werr != nil {
+		return fmt.Errorf("%w (and re-queueing failed: %v)", err, werr)
+	}
+	return nil
+}
+
+// retryWakeDelay spaces out retries of an instance whose processing failed.
+const retryWakeDelay = 5 * time.Second
+
+// wakeAfter enqueues a wake-up visible after d, bypassing coalescing.
+func (h *Hub) wakeAfter(ctx context.Context, id string, d time.Duration) error {
+	qname, err := h.queueFor(id)
+	if err != nil {
+		return err
+	}
+	q, err := h.queue(ctx, qname)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(WakeUp{Instance: id})
+	return q.Send(ctx, h.EncodeText(b), d)
 }
 
 // ErrBadMessage marks a queue message that can never be processed; the runner sends
