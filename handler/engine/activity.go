@@ -17,8 +17,11 @@ import (
 // Activities run at least once: a crash before the report runs them again.
 func (h *Hub) HandleActivityBatch(ctx context.Context, body []byte) error {
 	var b ActivityBatch
-	if err := json.Unmarshal(body, &b); err != nil || len(b.Work) == 0 {
+	if err := json.Unmarshal(body, &b); err != nil || len(b.Work)+len(b.Results) == 0 {
 		return fmt.Errorf("%w: not an activity batch: %.100q", ErrBadMessage, body)
+	}
+	if len(b.Results) > 0 {
+		return h.deliver(ctx, b.Results)
 	}
 	events := make([]history.Event, len(b.Work))
 	var wg sync.WaitGroup
@@ -45,6 +48,8 @@ func (h *Hub) HandleActivityBatch(ctx context.Context, body []byte) error {
 		}
 		groups[k] = append(groups[k], events[i])
 	}
+	var failed []*Delivery
+	var firstErr error
 	for _, k := range order {
 		env := &Envelope{
 			// Same batch, same id: a redelivered batch's report is recognised.
@@ -53,8 +58,28 @@ func (h *Hub) HandleActivityBatch(ctx context.Context, body []byte) error {
 			Events:     groups[k],
 		}
 		if err := h.sendEnvelopes(ctx, k.inst, []*Envelope{env}); err != nil {
-			return err
+			failed = append(failed, &Delivery{Target: k.inst, Envelopes: []*Envelope{env}})
+			if firstErr == nil {
+				firstErr = err
+			}
 		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	// The work is done; only its report failed. Queue the report on its own so a retry
+	// does not run the activities again (and a failing message is not poisoned).
+	h.log.Warn("activity results could not be reported; retrying the report", "err", firstErr)
+	q, err := h.queue(ctx, h.cfg.ActivityQueue)
+	if err != nil {
+		return firstErr
+	}
+	msg, _ := json.Marshal(ActivityBatch{Results: failed})
+	if len(msg) > maxWorkBytes {
+		return firstErr // too large to carry: let the whole batch retry
+	}
+	if err := q.Send(ctx, h.EncodeText(msg), retryWakeDelay); err != nil {
+		return firstErr
 	}
 	return nil
 }

@@ -88,7 +88,10 @@ type WakeUp struct {
 // ActivityBatch is the queue message of the activity queue: several work items per
 // message keeps the number of queued messages small (Azurite slows down with depth).
 type ActivityBatch struct {
-	Work []*ActivityWork `json:"a"`
+	Work []*ActivityWork `json:"a,omitempty"`
+	// Results are finished work whose report failed once; they are delivered without
+	// running the activities again.
+	Results []*Delivery `json:"r,omitempty"`
 }
 
 // Row key layout inside an instance partition. The checkpoint sorts first.
