@@ -39,6 +39,7 @@ func run() error {
 	standalone := flag.Bool("standalone", false, "run standalone even if FUNCTIONS_CUSTOMHANDLER_PORT is set")
 	lease := flag.Duration("lease", 30*time.Second, "standalone: how long a message is held while processed (crash recovery delay)")
 	debug := flag.Bool("debug", false, "debug logging")
+	listPoison := flag.Bool("list-poison", false, "print the poisoned messages and why they were poisoned (JSON lines), then exit")
 	flag.Parse()
 
 	level := slog.LevelInfo
@@ -63,6 +64,20 @@ func run() error {
 	a, err := app.New(ctx, app.Options{Root: dir, Getenv: os.Getenv, Logger: log})
 	if err != nil {
 		return err
+	}
+
+	if *listPoison {
+		recs, err := a.Hub.ListPoison(ctx)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(os.Stdout)
+		for _, r := range recs {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 
 	var h http.Handler

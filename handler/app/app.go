@@ -193,7 +193,7 @@ func (a *App) StandaloneHandler() (http.Handler, error) {
 
 // HostHandler serves the Functions host's invocation protocol.
 func (a *App) HostHandler() (http.Handler, error) {
-	return runner.HostHandler(a.Meta, a.Funcs, a.log)
+	return runner.HostHandler(a.Meta, a.Funcs, a.log, a.recordPoison)
 }
 
 // RunWorkers polls the queues and runs timers until ctx ends (standalone mode).
@@ -204,7 +204,21 @@ func (a *App) RunWorkers(ctx context.Context, opts *runner.PollerOptions) error 
 		defer wg.Done()
 		runner.RunTimers(ctx, a.Meta, a.Funcs, a.log)
 	}()
-	err := runner.NewPoller(a.Meta, a.Funcs, a.acct, a.log, opts).Run(ctx)
+	o := runner.PollerOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.OnPoison == nil {
+		o.OnPoison = a.recordPoison
+	}
+	err := runner.NewPoller(a.Meta, a.Funcs, a.acct, a.log, &o).Run(ctx)
 	wg.Wait()
 	return err
+}
+
+// recordPoison keeps the reason for a poisoned message in the hub's poison table.
+func (a *App) recordPoison(ctx context.Context, queue, id, text, reason string) {
+	if err := a.Hub.RecordPoison(ctx, engine.PoisonRecord{Queue: queue, MessageID: id, Text: text, Reason: reason}); err != nil {
+		a.log.Warn("could not record poison reason", "queue", queue, "message", id, "err", err)
+	}
 }

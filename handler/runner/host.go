@@ -21,8 +21,10 @@ const maxInvocationBytes = 16 << 20
 
 // HostHandler serves the Functions host: POST /<FunctionName> invocation requests for
 // every trigger, and forwarded HTTP requests (enableForwardingHttpRequest) on the app
-// routes. Keys are not checked here: the host has already enforced authLevel.
-func HostHandler(app *funcmeta.App, fs Functions, log *slog.Logger) (http.Handler, error) {
+// routes. Keys are not checked here: the host has already enforced authLevel. onPoison
+// (optional) records the reason when a queue message fails its last attempt, since
+// the host moves it to the poison queue without one.
+func HostHandler(app *funcmeta.App, fs Functions, log *slog.Logger, onPoison PoisonFunc) (http.Handler, error) {
 	routes, err := appRouter(app, fs, routeOptions{log: log})
 	if err != nil {
 		return nil, err
@@ -38,7 +40,7 @@ func HostHandler(app *funcmeta.App, fs Functions, log *slog.Logger) (http.Handle
 			routes.ServeHTTP(w, r) // a forwarded HTTP request
 			return
 		}
-		invokeFromHost(w, r, app, f, fs, routes, log)
+		invokeFromHost(w, r, app, f, fs, routes, log, onPoison)
 	})
 	return httpx.Recover(log, h), nil
 }
@@ -49,7 +51,7 @@ func looksLikeInvocation(r *http.Request) bool {
 	return strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
 }
 
-func invokeFromHost(w http.ResponseWriter, r *http.Request, app *funcmeta.App, f *funcmeta.Function, fs Functions, routes http.Handler, log *slog.Logger) {
+func invokeFromHost(w http.ResponseWriter, r *http.Request, app *funcmeta.App, f *funcmeta.Function, fs Functions, routes http.Handler, log *slog.Logger, onPoison PoisonFunc) {
 	req, err := hostproto.DecodeInvocation(r.Body, maxInvocationBytes)
 	if err != nil {
 		// A non-2xx answer fails the invocation; the host retries it.
@@ -85,6 +87,13 @@ func invokeFromHost(w http.ResponseWriter, r *http.Request, app *funcmeta.App, f
 		if err != nil {
 			info := req.QueueInfo()
 			log.Warn("queue invocation failed", "function", f.Name, "message", info.ID, "dequeueCount", info.DequeueCount, "err", err)
+			maxDequeue := int64(app.Host.Queues.MaxDequeueCount)
+			if maxDequeue <= 0 {
+				maxDequeue = funcmeta.DefaultMaxDequeueCount
+			}
+			if onPoison != nil && info.DequeueCount >= maxDequeue {
+				onPoison(ctx, f.Trigger.QueueName, info.ID, string(body), fmt.Sprintf("failed %d times, last error: %v", info.DequeueCount, err))
+			}
 			// The host retries the message, and moves it to <queue>-poison after
 			// maxDequeueCount attempts; a poison error cannot do better than that here.
 			_ = hostproto.WriteResponse(w, http.StatusInternalServerError, &hostproto.InvocationResponse{Logs: []string{err.Error()}})

@@ -37,7 +37,12 @@ type PollerOptions struct {
 	MinPollingInterval time.Duration
 	// Concurrency is the most messages processed at once per queue (default: batch size).
 	Concurrency int
+	// OnPoison, if set, records why a message was moved to its poison queue.
+	OnPoison PoisonFunc
 }
+
+// PoisonFunc records a poisoned message: queue, message id, text and reason.
+type PoisonFunc func(ctx context.Context, queue, messageID, text, reason string)
 
 // Poller listens to every queue-triggered function's queue, with the host's retry
 // and poison semantics.
@@ -225,6 +230,9 @@ func (p *Poller) poison(ctx context.Context, q storage.Queue, m *storage.Message
 		return
 	}
 	p.log.Error("message moved to poison queue", "queue", q.Name(), "poisonQueue", pq.Name(), "message", m.ID, "reason", reason)
+	if p.opts.OnPoison != nil {
+		p.opts.OnPoison(ctx, q.Name(), m.ID, m.Text, reason)
+	}
 	if err := q.Delete(ctx, m); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		p.log.Warn("could not delete poisoned message", "queue", q.Name(), "err", err)
 	}
