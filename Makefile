@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 PORT ?= 7071
 
-.PHONY: run build test azurite azurite-stop bench vet clean
+.PHONY: run build test azurite azurite-stop bench soak vet clean
 
 build:
 	$(GO) build -o bin/handler ./handler
@@ -29,6 +29,13 @@ test:
 bench: build
 	@scripts/azurite.sh install
 	$(GO) run ./handler/cmd/bench
+
+## soak: the long soak (3 workers, 10,000 signals, 1,000 orchestrations, 10 minutes, SIGKILL every 30-60 s)
+soak:
+	@scripts/azurite.sh install
+	SOAK_WORKERS=3 SOAK_SIGNALS=10000 SOAK_ORCHESTRATIONS=1000 SOAK_SECONDS=600 \
+	SOAK_KILL_MIN_SECONDS=30 SOAK_KILL_MAX_SECONDS=60 \
+	$(GO) test -count=1 -timeout 60m -run 'TestSoak$$' -v ./handler/e2e/
 
 clean:
 	rm -rf bin dist .azurite
