@@ -24,6 +24,7 @@ type Azurite struct {
 	ConnectionString string
 	cmd              *exec.Cmd
 	dir              string
+	ports            []int
 }
 
 // Account opens a storage account on the emulator with short retries, so a test that
@@ -108,23 +109,60 @@ func EntryPoint() (string, error) {
 }
 
 // Start launches a new in-memory Azurite on free loopback ports.
-func Start() (*Azurite, error) {
+func Start() (*Azurite, error) { return StartWith(StartOptions{}) }
+
+// StartOptions tunes StartWith.
+type StartOptions struct {
+	// DataDir keeps Azurite's data on disk there (so a restart keeps it); empty
+	// means in memory.
+	DataDir string
+	// Ports are the blob, queue and table ports; nil picks free ones.
+	Ports []int
+}
+
+// Ports returns the blob, queue and table ports of a running emulator.
+func (a *Azurite) Ports() []int { return a.ports }
+
+// Terminate stops the emulator gracefully (SIGTERM), so it saves its data.
+func (a *Azurite) Terminate() {
+	if a.cmd != nil && a.cmd.Process != nil {
+		_ = a.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _, _ = a.cmd.Process.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = a.cmd.Process.Kill()
+			<-done
+		}
+	}
+}
+
+// StartWith launches an Azurite as o says.
+func StartWith(o StartOptions) (*Azurite, error) {
 	entry, err := EntryPoint()
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(3)
-	if err != nil {
-		return nil, err
+	ports := o.Ports
+	if len(ports) != 3 {
+		if ports, err = freePorts(3); err != nil {
+			return nil, err
+		}
 	}
 	dir, err := os.MkdirTemp("", "azurite-*")
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("node", entry, "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--inMemoryPersistence",
+	persist := []string{"--inMemoryPersistence"}
+	if o.DataDir != "" {
+		persist = []string{"--location", o.DataDir}
+	}
+	args := append([]string{entry, "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose"}, persist...)
+	cmd := exec.Command("node", append(args,
 		"--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(ports[0]),
 		"--queueHost", "127.0.0.1", "--queuePort", fmt.Sprint(ports[1]),
-		"--tableHost", "127.0.0.1", "--tablePort", fmt.Sprint(ports[2]))
+		"--tableHost", "127.0.0.1", "--tablePort", fmt.Sprint(ports[2]))...)
 	cmd.Dir = dir
 	logf, err := os.Create(filepath.Join(dir, "azurite.log"))
 	if err != nil {
@@ -134,7 +172,7 @@ func Start() (*Azurite, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start azurite: %w", err)
 	}
-	a := &Azurite{cmd: cmd, dir: dir, ConnectionString: ConnectionString("127.0.0.1", ports[1], ports[2])}
+	a := &Azurite{cmd: cmd, dir: dir, ports: ports, ConnectionString: ConnectionString("127.0.0.1", ports[1], ports[2])}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, p := range ports[1:] {
 		for {
