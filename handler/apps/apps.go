@@ -15,6 +15,7 @@ import (
 	"github.com/durablego/durablefunctions/handler/durable"
 	"github.com/durablego/durablefunctions/handler/engine"
 	"github.com/durablego/durablefunctions/handler/httpapi"
+	"github.com/durablego/durablefunctions/handler/mgmt"
 	"github.com/durablego/durablefunctions/handler/storage"
 )
 
@@ -45,5 +46,6 @@ func HTTP(hub *engine.Hub) map[string]http.Handler {
 		"scoreboard_api": scoreboard.HTTP(hub),
 		"bank_api":       bank.HTTP(hub),
 		"circuit_api":    circuitbreaker.HTTP(hub),
+		"durable_mgmt":   mgmt.Handler(hub),
 	}
 }

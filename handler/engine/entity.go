@@ -263,6 +263,7 @@ func (h *Hub) entityEpisode(ctx context.Context, id string) (bool, error) {
 	if err := h.commitBatch(ctx, p.pk, ops); err != nil {
 		return false, err
 	}
+	crashPoint(FaultAfterCommit)
 	if err := h.deliverOutbox(ctx, p.pk, obRows); err != nil {
 		// Committed: the outbox is delivered by whoever loads the instance next.
 		return false, err

@@ -216,6 +216,7 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 	var start *history.Event
 	more := false
 	suspended := st.Status == durable.StatusSuspended
+	held := false // rows skipped while suspended: look again once resumed
 	for _, r := range due {
 		if len(consumed) >= min(h.cfg.MaxInboxPerEpisode, maxOrchestrationBatch) {
 			more = true
@@ -223,6 +224,7 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 		}
 		env := r.env
 		if suspended && !releasesSuspension(env) {
+			held = true
 			continue // held until resumed
 		}
 		if start != nil && containsStart(env) {
@@ -398,10 +400,11 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 	if err := h.commitBatch(ctx, p.pk, ops); err != nil {
 		return false, err
 	}
+	crashPoint(FaultAfterCommit)
 	if err := h.deliverOutbox(ctx, p.pk, obRows); err != nil {
 		return false, err
 	}
-	return more || len(consumed) > 1, nil
+	return more || len(consumed) > 1 || (held && st.Status != durable.StatusSuspended), nil
 }
 
 func deleteOps(pk string, rks []string) []storage.Op {
@@ -414,7 +417,7 @@ func deleteOps(pk string, rks []string) []storage.Op {
 
 func releasesSuspension(env *Envelope) bool {
 	for _, e := range env.Events {
-		if e.Type == history.ExecutionResumed || e.Type == history.ExecutionTerminated {
+		if e.Type == history.ExecutionResumed || e.Type == history.ExecutionTerminated || e.Type == history.ExecutionSuspended {
 			return true
 		}
 	}

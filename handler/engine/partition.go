@@ -54,6 +54,7 @@ func (h *Hub) loadPartition(ctx context.Context, id string) (*partition, error) 
 			p.outbox = append(p.outbox, r)
 		}
 	}
+	crashPoint(FaultAfterLoad)
 	// Arrival order (server timestamp) first, row key second: rows of one sender are
 	// inserted one after another, so this keeps per-sender order and is FIFO across senders.
 	sort.SliceStable(p.inbox, func(i, j int) bool {
@@ -211,6 +212,7 @@ func (h *Hub) deliver(ctx context.Context, deliveries []*Delivery) error {
 		if err := h.sendEnvelopes(ctx, target, byTarget[target]); err != nil {
 			return err
 		}
+		crashPoint(FaultAfterDelivery)
 	}
 	if len(work) > 0 {
 		if err := h.enqueueWork(ctx, work); err != nil {

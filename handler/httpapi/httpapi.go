@@ -57,7 +57,13 @@ type CheckStatus struct {
 // key only when the caller presented the master key: anyone else gets URLs without
 // secrets (and needs their own key to use them).
 func NewCheckStatus(r *http.Request, instanceID string) CheckStatus {
-	base := BaseURL(r) + "/runtime/webhooks/durabletask/instances/" + url.PathEscape(instanceID)
+	// Under the Functions host only routes below the route prefix reach a custom
+	// handler, so the management API lives at /api/runtime/webhooks/durabletask.
+	mgmt := "/runtime/webhooks/durabletask"
+	if p := runner.RoutePrefix(r); p != "" {
+		mgmt = "/" + p + mgmt
+	}
+	base := BaseURL(r) + mgmt + "/instances/" + url.PathEscape(instanceID)
 	q := url.Values{}
 	if runner.CallerIsAdmin(r) {
 		if k := presentedKey(r); k != "" {

@@ -122,6 +122,7 @@ func appRouter(app *funcmeta.App, fs Functions, o routeOptions) (*mux.Router, er
 		if o.keys != nil {
 			handler = requireKey(o.keys, f.Name, level, h)
 		}
+		handler = withRoutePrefix(app.Host.RoutePrefix, handler)
 		for _, tpl := range templates {
 			route := r.Handle(tpl, handler)
 			if len(f.Trigger.Methods) > 0 {
@@ -156,4 +157,23 @@ type adminCtxKey struct{}
 func CallerIsAdmin(r *http.Request) bool {
 	v, _ := r.Context().Value(adminCtxKey{}).(bool)
 	return v
+}
+
+type prefixCtxKey struct{}
+
+// withRoutePrefix tells handlers the route prefix they are served under, so that URLs
+// they hand out (check-status URLs) point where the app really serves.
+func withRoutePrefix(prefix string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), prefixCtxKey{}, prefix)))
+	})
+}
+
+// RoutePrefix is host.json's extensions.http.routePrefix of the app serving r
+// (funcmeta.DefaultRoutePrefix outside an app route).
+func RoutePrefix(r *http.Request) string {
+	if v, ok := r.Context().Value(prefixCtxKey{}).(string); ok {
+		return v
+	}
+	return funcmeta.DefaultRoutePrefix
 }
