@@ -9,6 +9,7 @@ import (
 
 	"github.com/durablego/durablefunctions/handler/durable"
 	"github.com/durablego/durablefunctions/handler/history"
+	"github.com/durablego/durablefunctions/handler/storage"
 )
 
 // HandleActivityBatch runs the work items of one activity queue message and reports
@@ -101,13 +102,22 @@ func (h *Hub) runActivity(ctx context.Context, w *ActivityWork) (ev history.Even
 			ev = fail("panic", fmt.Sprintf("activity %s panicked: %v", w.Name, r), string(debug.Stack()))
 		}
 	}()
-	out, err := fn(&activityContext{Context: ctx, w: w})
+	in, err := h.internalize(ctx, w.Input)
+	if err != nil {
+		return fail("PayloadError", err.Error(), "")
+	}
+	work := *w
+	work.Input = in
+	out, err := fn(&activityContext{Context: ctx, w: &work})
 	if err != nil {
 		return fail(fmt.Sprintf("%T", err), err.Error(), "")
 	}
 	res, err := durable.Marshal(out)
 	if err != nil {
 		return fail("SerializationError", fmt.Sprintf("activity %s result is not JSON-serialisable: %v", w.Name, err), "")
+	}
+	if res, err = h.externalize(ctx, storage.EscapeKey(w.Instance), res); err != nil {
+		return fail("PayloadTooLarge", fmt.Sprintf("activity %s result: %v", w.Name, err), "")
 	}
 	ev.Type = history.TaskCompleted
 	ev.Result = res

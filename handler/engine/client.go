@@ -58,6 +58,10 @@ func (h *Hub) SignalEntity(ctx context.Context, id durable.EntityID, operation s
 	if err := storage.ValidateKey("entity key", id.Key); err != nil {
 		return err
 	}
+	input, err := h.externalize(ctx, storage.EscapeKey(id.String()), input)
+	if err != nil {
+		return err
+	}
 	env := &Envelope{Op: &EntityOp{Kind: OpSignal, Operation: operation, Input: input}}
 	if opts != nil {
 		env.DueAt = opts.At.UTC()
@@ -98,6 +102,11 @@ func (h *Hub) ReadEntity(ctx context.Context, id durable.EntityID) (*EntitySnaps
 	st, err := decodeEntity(id, row)
 	if err != nil {
 		return nil, err
+	}
+	if st.HasState {
+		if st.State, err = h.internalize(ctx, st.State); err != nil {
+			return nil, err
+		}
 	}
 	snap := &EntitySnapshot{ID: id, Exists: st.HasState, State: st.State, LastModified: st.Modified}
 	if st.Lock != nil {

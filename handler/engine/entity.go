@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -194,6 +195,19 @@ func (h *Hub) entityEpisode(ctx context.Context, id string) (bool, error) {
 	if !st.exists {
 		st.Created = now
 	}
+	storedState := st.State
+	if st.HasState {
+		if st.State, err = h.internalize(ctx, st.State); err != nil {
+			return false, err
+		}
+	}
+	for _, r := range due {
+		if r.env.Op != nil {
+			if r.env.Op.Input, err = h.internalize(ctx, r.env.Op.Input); err != nil {
+				return false, err
+			}
+		}
+	}
 	fn, known := h.cfg.Registry.Entity(eid.Name)
 
 	var out outgoing
@@ -237,6 +251,23 @@ func (h *Hub) entityEpisode(ctx context.Context, id string) (bool, error) {
 		more = true
 	}
 
+	if st.HasState {
+		if st.State, err = h.externalize(ctx, p.pk, st.State); err != nil {
+			return false, err
+		}
+	}
+	for _, tgt := range out.order {
+		for _, e := range out.byTgt[tgt] {
+			if e.Op != nil {
+				if e.Op.Input, err = h.externalize(ctx, p.pk, e.Op.Input); err != nil {
+					return false, err
+				}
+			}
+			if err := h.externalizeEvents(ctx, p.pk, e.Events); err != nil {
+				return false, err
+			}
+		}
+	}
 	ops := make([]storage.Op, 0, len(consumed)+4)
 	cp, err := st.row(p.pk, now)
 	if err != nil {
@@ -264,6 +295,9 @@ func (h *Hub) entityEpisode(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	crashPoint(FaultAfterCommit)
+	if isRef(storedState) && !bytes.Equal(storedState, st.State) {
+		h.deletePayload(ctx, storedState) // the old state's rows are garbage now
+	}
 	if err := h.deliverOutbox(ctx, p.pk, obRows); err != nil {
 		// Committed: the outbox is delivered by whoever loads the instance next.
 		return false, err

@@ -37,6 +37,9 @@ type Config struct {
 	// MaxInboxPerEpisode caps how many inbox rows one episode consumes so that a
 	// commit stays within the 100-operation batch limit.
 	MaxInboxPerEpisode int
+	// MaxPayloadBytes is the largest input, output, result, event or state accepted
+	// (0 = DefaultMaxPayload).
+	MaxPayloadBytes int
 }
 
 var hubNameRE = regexp.MustCompile(`^[a-z][a-z0-9]{2,40}$`)
@@ -64,6 +67,8 @@ type Hub struct {
 
 	wmu   sync.Mutex
 	wakes map[string]*wakeState
+
+	payloads payloadCache
 }
 
 // wakeState remembers this process's recent wake-ups of one instance, to coalesce a

@@ -82,6 +82,10 @@ func (h *Hub) StartOrchestration(ctx context.Context, name, instanceID string, i
 		return "", fmt.Errorf("input is not valid JSON")
 	}
 	pk := storage.EscapeKey(instanceID)
+	input, err := h.externalize(ctx, pk, input)
+	if err != nil {
+		return "", err
+	}
 	now := h.now()
 	exec := uuid.NewString()
 	env := &Envelope{ID: clientSender + "|start|" + exec, Events: []history.Event{{Type: history.ExecutionStarted, ID: -1, Timestamp: now, Name: name, Input: input, InstanceID: instanceID, ExecutionID: exec}}}
@@ -171,6 +175,11 @@ func (h *Hub) GetStatus(ctx context.Context, instanceID string, opts *StatusOpti
 	}
 	s := &InstanceStatus{Name: st.Name, InstanceID: instanceID, RuntimeStatus: st.Status, Input: st.Input, CustomStatus: st.CustomStatus,
 		Output: st.Output, Failure: st.Failure, CreatedTime: st.Created, LastUpdated: st.Updated, ExecutionID: st.ExecutionID}
+	for _, f := range []*json.RawMessage{&s.Input, &s.Output, &s.CustomStatus} {
+		if *f, err = h.internalize(ctx, *f); err != nil {
+			return nil, err
+		}
+	}
 	if s.RuntimeStatus == durable.StatusFailed && s.Output == nil && st.Failure != nil {
 		s.Output, _ = json.Marshal(st.Failure.ErrorMessage)
 	}
@@ -205,6 +214,10 @@ func (h *Hub) sendToInstance(ctx context.Context, instanceID string, ev history.
 	}
 	ev.ID = -1
 	ev.Timestamp = h.now()
+	var err2 error
+	if ev.Input, err2 = h.externalize(ctx, storage.EscapeKey(instanceID), ev.Input); err2 != nil {
+		return err2
+	}
 	return h.sendEnvelopes(ctx, instanceID, []*Envelope{{ID: clientSender + "|" + u.String(), Events: []history.Event{ev}}})
 }
 

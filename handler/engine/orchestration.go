@@ -312,6 +312,12 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 		}
 	}
 	newEvents = append([]history.Event{{Type: history.OrchestratorStarted, ID: -1, Timestamp: now}}, newEvents...)
+	if err := h.internalizeEvents(ctx, past); err != nil {
+		return false, err
+	}
+	if err := h.internalizeEvents(ctx, newEvents); err != nil {
+		return false, err
+	}
 
 	var res *replay.Result
 	if fn, ok := h.cfg.Registry.Orchestrator(st.Name); ok {
@@ -320,6 +326,21 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 		res = failedResult(newEvents, now, &durable.FailureDetails{ErrorType: "UnknownOrchestrator", ErrorMessage: fmt.Sprintf("no orchestrator named %q is registered", st.Name)})
 	}
 
+	// Large values produced this episode go out of line before anything refers to them.
+	if err := h.externalizeEvents(ctx, p.pk, res.NewEvents); err != nil {
+		return false, h.failTooLarge(ctx, p, st, consumed, err)
+	}
+	if err := h.externalizeEvents(ctx, p.pk, res.Actions); err != nil {
+		return false, h.failTooLarge(ctx, p, st, consumed, err)
+	}
+	if err := h.externalizeEvents(ctx, p.pk, res.CarryOverEvents); err != nil {
+		return false, h.failTooLarge(ctx, p, st, consumed, err)
+	}
+	for _, f := range []*json.RawMessage{&res.Output, &res.CustomStatus, &res.ContinueAsNewInput} {
+		if *f, err = h.externalize(ctx, p.pk, *f); err != nil {
+			return false, h.failTooLarge(ctx, p, st, consumed, err)
+		}
+	}
 	st.Updated = now
 	st.Status = res.Status
 	if res.CustomStatus != nil {

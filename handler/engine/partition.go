@@ -30,9 +30,19 @@ type inboxRow struct {
 // loadPartition reads all rows of instance id in one partition query.
 func (h *Hub) loadPartition(ctx context.Context, id string) (*partition, error) {
 	pk := storage.EscapeKey(id)
-	rows, err := h.instances.QueryPartition(ctx, pk)
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", id, err)
+	var rows []*storage.Row
+	// Payload rows ("p...") sort last and are read only when referenced.
+	q := &storage.QueryOptions{Filter: fmt.Sprintf("PartitionKey eq %s and RowKey lt %s", storage.Quote(pk), storage.Quote(payloadPfx))}
+	for {
+		page, next, err := h.instances.Query(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", id, err)
+		}
+		rows = append(rows, page...)
+		if next == "" {
+			break
+		}
+		q.Continuation = next
 	}
 	p := &partition{pk: pk}
 	for _, r := range rows {

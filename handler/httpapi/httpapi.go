@@ -18,8 +18,9 @@ import (
 	"github.com/gorilla/mux"
 )
 
-// MaxInput is the largest orchestration input accepted over HTTP.
-const MaxInput = 1 << 20
+// MaxInput is the largest orchestration input accepted over HTTP: the engine's
+// payload maximum (larger values are stored out of line).
+const MaxInput = engine.DefaultMaxPayload
 
 // BaseURL is the scheme and host the caller used, honouring the forwarding headers a
 // front end (or the Functions host) sets.
