@@ -175,18 +175,9 @@ func (h *Hub) entityEpisode(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}
-	p, err := h.loadPartition(ctx, id)
-	if err != nil {
+	p, due, now, err := h.beginEpisode(ctx, id)
+	if err != nil || len(due) == 0 {
 		return false, err
-	}
-	if err := h.deliverOutbox(ctx, p.pk, p.outbox); err != nil {
-		return false, err
-	}
-	now := h.now()
-	due, next := p.dueInbox(now)
-	h.rearm(ctx, id, next, now)
-	if len(due) == 0 {
-		return false, nil
 	}
 	st, err := decodeEntity(eid, p.checkpoint)
 	if err != nil {

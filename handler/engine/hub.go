@@ -206,13 +206,18 @@ func (h *Hub) EncodeText(b []byte) string {
 	return string(b)
 }
 
-// wake enqueues a wake-up for instance id, delayed until due (zero = now).
-func (h *Hub) wake(ctx context.Context, id string, due time.Time) error {
+// instanceQueue is the queue that carries instance id's wake-ups.
+func (h *Hub) instanceQueue(ctx context.Context, id string) (storage.Queue, error) {
 	qname, err := h.queueFor(id)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	q, err := h.queue(ctx, qname)
+	return h.queue(ctx, qname)
+}
+
+// wake enqueues a wake-up for instance id, delayed until due (zero = now).
+func (h *Hub) wake(ctx context.Context, id string, due time.Time) error {
+	q, err := h.instanceQueue(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -306,11 +311,7 @@ const retryWakeDelay = 5 * time.Second
 
 // wakeAfter enqueues a wake-up visible after d, bypassing coalescing.
 func (h *Hub) wakeAfter(ctx context.Context, id string, d time.Duration) error {
-	qname, err := h.queueFor(id)
-	if err != nil {
-		return err
-	}
-	q, err := h.queue(ctx, qname)
+	q, err := h.instanceQueue(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -102,6 +102,13 @@ func (h *Hub) StartOrchestration(ctx context.Context, name, instanceID string, i
 			return "", err
 		}
 		if st.exists && !st.Status.IsTerminal() {
+			if st.Status == durable.StatusPending {
+				// Perhaps our own earlier attempt, whose wake-up failed: make sure the
+				// start is processed (a spare wake-up costs one read).
+				if err := h.wake(ctx, instanceID, time.Time{}); err != nil {
+					return "", err
+				}
+			}
 			return "", fmt.Errorf("%w: %s is %s", ErrInstanceExists, instanceID, st.Status)
 		}
 		cp := &orchState{Name: name, InstanceID: instanceID, ExecutionID: exec, Status: durable.StatusPending, Created: now, Updated: now, Input: input, Seqs: st.Seqs}

@@ -192,18 +192,9 @@ func historyRows(pk, exec string, first int64, events []history.Event) ([]*stora
 }
 
 func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error) {
-	p, err := h.loadPartition(ctx, id)
-	if err != nil {
+	p, due, now, err := h.beginEpisode(ctx, id)
+	if err != nil || len(due) == 0 {
 		return false, err
-	}
-	if err := h.deliverOutbox(ctx, p.pk, p.outbox); err != nil {
-		return false, err
-	}
-	now := h.now()
-	due, next := p.dueInbox(now)
-	h.rearm(ctx, id, next, now)
-	if len(due) == 0 {
-		return false, nil
 	}
 	st, err := decodeOrch(id, p.checkpoint)
 	if err != nil {

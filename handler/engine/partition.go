@@ -76,6 +76,23 @@ func (h *Hub) loadPartition(ctx context.Context, id string) (*partition, error) 
 	return p, nil
 }
 
+// beginEpisode reads an instance's partition, first delivers what a previous episode
+// left in its outbox, and returns the inbox rows due now (re-arming the wake-up of
+// rows due soon).
+func (h *Hub) beginEpisode(ctx context.Context, id string) (*partition, []*inboxRow, time.Time, error) {
+	p, err := h.loadPartition(ctx, id)
+	if err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	if err := h.deliverOutbox(ctx, p.pk, p.outbox); err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	now := h.now()
+	due, next := p.dueInbox(now)
+	h.rearm(ctx, id, next, now)
+	return p, due, now, nil
+}
+
 // dueInbox splits the inbox into rows due now and the earliest future due time.
 func (p *partition) dueInbox(now time.Time) (due []*inboxRow, next time.Time) {
 	for _, r := range p.inbox {
