@@ -146,7 +146,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 	for _, f := range meta.Functions {
 		if f.IsTimer() && strings.EqualFold(f.Name, MaintenanceFunction) {
 			a.Funcs.Timer[f.Name] = func(ctx context.Context) error {
+				// Re-wake stranded work, and release locks whose holder ended while a
+				// lock request was still travelling (its unlock overtook the request).
 				_, err := hub.Sweep(ctx, nil)
+				if _, cerr := hub.CleanEntityStorage(ctx, &engine.CleanOptions{ReleaseOrphanedLocks: true}); cerr != nil {
+					err = errors.Join(err, cerr)
+				}
 				return err
 			}
 		}

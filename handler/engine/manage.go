@@ -511,8 +511,14 @@ func (h *Hub) CleanEntityStorage(ctx context.Context, opts *CleanOptions) (*Clea
 	if !opts.RemoveEmptyEntities && !opts.ReleaseOrphanedLocks {
 		return res, nil
 	}
+	conds := append([]string{"RowKey eq " + storage.Quote(checkpointRK), "Kind eq 'entity'"}, prefixFilter("PartitionKey", "@")...)
+	if !opts.RemoveEmptyEntities {
+		// Only locked entities matter: let the service skip the rest (the periodic
+		// maintenance run asks for this alone).
+		conds = append(conds, "Lock ne ''")
+	}
 	q := &storage.QueryOptions{
-		Filter: strings.Join(append([]string{"RowKey eq " + storage.Quote(checkpointRK), "Kind eq 'entity'"}, prefixFilter("PartitionKey", "@")...), " and "),
+		Filter: strings.Join(conds, " and "),
 		Top:    scanPageForClean,
 	}
 	now := h.now()
