@@ -162,11 +162,16 @@ func (o *outgoing) deliveries() []*Delivery {
 	for _, t := range o.order {
 		out = append(out, &Delivery{Target: t, Envelopes: o.byTgt[t]})
 	}
-	if len(o.work) > 0 {
-		out = append(out, &Delivery{Work: o.work})
+	// Work goes in slices so that no single delivery outgrows an outbox row (a
+	// fan-out of thousands of activities would); each item is at most inlineLimit.
+	for i := 0; i < len(o.work); i += workPerDelivery {
+		out = append(out, &Delivery{Work: o.work[i:min(i+workPerDelivery, len(o.work))]})
 	}
 	return out
 }
+
+// workPerDelivery bounds the activity work items one outbox delivery holds.
+const workPerDelivery = 256
 
 func (o *outgoing) empty() bool { return len(o.order) == 0 && len(o.work) == 0 }
 
