@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/app"
 	"github.com/durablego/durablefunctions/handler/durable"
 	"github.com/durablego/durablefunctions/handler/engine"
 	"github.com/durablego/durablefunctions/handler/history"
@@ -23,7 +20,7 @@ func callLoop(ctx durable.OrchestrationContext) (any, error) {
 	if err := ctx.GetInput(&in); err != nil {
 		return nil, err
 	}
-	id := durable.NewEntityID("counter_entity", in.Key)
+	id := durable.NewEntityID(counterEntity, in.Key)
 	for i := 0; i < in.Calls; i++ {
 		if err := ctx.CallEntity(id, "add", 1).Await(nil); err != nil {
 			return nil, err
@@ -32,14 +29,18 @@ func callLoop(ctx durable.OrchestrationContext) (any, error) {
 	return in.Calls, nil
 }
 
-// benchCalls measures call round trips from the episode start times in history.
-func benchCalls(ctx context.Context, a *app.App, add func(Figure)) error {
+// benchCalls measures call round trips from the episode start times in history, so
+// that the benchmark's polling does not blur them.
+func (b *bench) benchCalls() error {
+	a := b.a
+	calls := b.cfg.calls
 	for _, conc := range []int{1, 10} {
-		const calls = 100
+		b.settle()
+		m := b.mark()
 		var ids []string
 		for i := 0; i < conc; i++ {
 			in, _ := json.Marshal(map[string]any{"key": fmt.Sprintf("rt%d-%d", conc, i), "calls": calls})
-			id, err := a.Hub.StartOrchestration(ctx, "bench_call_loop", "", in)
+			id, err := a.Hub.StartOrchestration(b.ctx, "bench_call_loop", "", in)
 			if err != nil {
 				return err
 			}
@@ -49,11 +50,13 @@ func benchCalls(ctx context.Context, a *app.App, add func(Figure)) error {
 		start := time.Now()
 		for _, id := range ids {
 			for {
-				s, err := a.Hub.GetStatus(ctx, id, &engine.StatusOptions{ShowHistory: true})
+				s, err := a.Hub.GetStatus(b.ctx, id, &engine.StatusOptions{ShowHistory: true})
+				b.reads.Add(1)
 				if err != nil {
 					return err
 				}
 				if s.RuntimeStatus.IsTerminal() {
+					b.reads.Add(1) // the history query
 					if s.RuntimeStatus != durable.StatusCompleted {
 						return fmt.Errorf("call loop %s ended %s", id, s.RuntimeStatus)
 					}
@@ -70,18 +73,31 @@ func benchCalls(ctx context.Context, a *app.App, add func(Figure)) error {
 					break
 				}
 				if time.Since(start) > 5*time.Minute {
-					return fmt.Errorf("call loop %s not done", id)
+					return fmt.Errorf("call loop %s: %w", id, errTimeout)
 				}
-				time.Sleep(20 * time.Millisecond)
+				// Polled rarely: history is read only once the loop has ended.
+				time.Sleep(50 * time.Millisecond)
 			}
 		}
-		sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
 		if len(rtts) == 0 {
 			return fmt.Errorf("no round trips measured")
 		}
-		p := func(q float64) float64 { return float64(rtts[int(q*float64(len(rtts)-1))].Microseconds()) / 1000 }
-		add(Figure{fmt.Sprintf("entity call round trip from an orchestration, %d loops: p50", conc), p(0.5), "ms", fmt.Sprintf("%d calls", len(rtts))})
-		add(Figure{fmt.Sprintf("entity call round trip from an orchestration, %d loops: p99", conc), p(0.99), "ms", ""})
+		slow := 0
+		for _, d := range rtts {
+			if d >= time.Second {
+				slow++
+			}
+		}
+		b.add(Figure{Group: "orchestrations", Name: fmt.Sprintf("entity call round trip, %s calling: p50", plural(conc, "orchestration")), Value: ms(pct(rtts, 0.5)), Unit: "ms",
+			Note: fmt.Sprintf("%d calls, %d of them 1 s or more; %.1f requests per call", len(rtts), slow, b.cost(m)/float64(conc*calls))})
+		b.add(Figure{Group: "orchestrations", Name: fmt.Sprintf("entity call round trip, %s calling: p99", plural(conc, "orchestration")), Value: ms(pct(rtts, 0.99)), Unit: "ms"})
 	}
 	return nil
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
