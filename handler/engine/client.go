@@ -22,6 +22,9 @@ func durableUUID(scope string, n int64) string {
 	return uuid.NewSHA1(idNamespace, []byte(fmt.Sprintf("%s#%d", scope, n))).String()
 }
 
+// ErrInvalidKey is returned for entity keys that cannot be stored.
+var ErrInvalidKey = errors.New("invalid entity key")
+
 // clientSender is the sender scope of messages from clients (HTTP, CLI). Client
 // messages have unique ids but no sequence: they carry no ordering promise, as in DF.
 const clientSender = "~client"
@@ -56,7 +59,7 @@ func (h *Hub) SignalEntity(ctx context.Context, id durable.EntityID, operation s
 		return fmt.Errorf("%w %q", ErrUnknownEntity, id.Name)
 	}
 	if err := storage.ValidateKey("entity key", id.Key); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrInvalidKey, err)
 	}
 	input, err := h.externalize(ctx, storage.EscapeKey(id.String()), input)
 	if err != nil {

@@ -209,3 +209,18 @@ func IdempotencyKey(r *http.Request) (string, error) {
 	}
 	return k, nil
 }
+
+// SignalError maps a SignalEntity error: bad keys and unknown entities are the
+// caller's fault (400/404); anything else is storage trouble worth retrying (503).
+func SignalError(w http.ResponseWriter, what string, err error) {
+	switch {
+	case errors.Is(err, engine.ErrUnknownEntity):
+		httpx.Errorf(w, http.StatusNotFound, "could not signal %s: %v", what, err)
+	case errors.Is(err, engine.ErrPayloadTooLarge):
+		httpx.Errorf(w, http.StatusRequestEntityTooLarge, "could not signal %s: %v", what, err)
+	case errors.Is(err, engine.ErrInvalidKey):
+		httpx.Errorf(w, http.StatusBadRequest, "could not signal %s: %v", what, err)
+	default:
+		httpx.Errorf(w, http.StatusServiceUnavailable, "could not signal %s: %v", what, err)
+	}
+}

@@ -177,7 +177,7 @@ func HTTP(hub *engine.Hub) http.Handler {
 			}
 			in, _ := json.Marshal(n)
 			if err := hub.SignalEntity(r.Context(), durable.NewEntityID(EntityName, segs[0]), "deposit", in, nil); err != nil {
-				httpx.Errorf(w, http.StatusBadRequest, "could not signal account %q: %v", segs[0], err)
+				httpapi.SignalError(w, fmt.Sprintf("account %q", segs[0]), err)
 				return
 			}
 			httpx.WriteJSON(w, http.StatusAccepted, map[string]any{"account": segs[0], "operation": "deposit", "amount": n})

@@ -119,7 +119,7 @@ func HTTP(hub *engine.Hub) http.Handler {
 			return
 		}
 		if err := hub.SignalEntity(r.Context(), id, op, input, &engine.SignalOptions{IdempotencyKey: idem}); err != nil {
-			httpx.Errorf(w, http.StatusBadRequest, "could not signal %s: %v", id, err)
+			httpapi.SignalError(w, id.String(), err)
 			return
 		}
 		resp := map[string]any{"entity": id.String(), "key": key, "operation": op, "status": "accepted"}
