@@ -368,6 +368,13 @@ func (h *Hub) Process(ctx context.Context, id string) error {
 		if !more && !f.dirty {
 			delete(h.inflight, id)
 			h.fmu.Unlock()
+			// The wake-ups sent so far were consumed by this loop: they are no burst
+			// to coalesce (a tight call loop wakes its instances many times a second).
+			h.wmu.Lock()
+			if st := h.wakes[id]; st != nil {
+				st.recent = 0
+			}
+			h.wmu.Unlock()
 			return nil
 		}
 		f.dirty = false
