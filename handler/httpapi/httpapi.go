@@ -3,7 +3,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,18 +130,14 @@ func StartError(w http.ResponseWriter, err error) {
 func Start(hub *engine.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vars := mux.Vars(r)
-		body, err := httpx.ReadBody(r, MaxInput)
+		input, err := httpx.ReadJSON(r, MaxInput)
+		if errors.Is(err, httpx.ErrBadJSON) {
+			httpx.Error(w, http.StatusBadRequest, "request body must be JSON (it becomes the orchestration input)")
+			return
+		}
 		if err != nil {
 			httpx.BodyError(w, err)
 			return
-		}
-		var input json.RawMessage
-		if b := bytes.TrimSpace(body); len(b) > 0 {
-			if !json.Valid(b) {
-				httpx.Error(w, http.StatusBadRequest, "request body must be JSON (it becomes the orchestration input)")
-				return
-			}
-			input = b
 		}
 		key, err := IdempotencyKey(r)
 		if err != nil {

@@ -3,6 +3,7 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,4 +82,40 @@ func Recover(log *slog.Logger, next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// ErrBadJSON is returned by DecodeStrict and ReadJSON for bodies that are not the JSON
+// the route expects.
+var ErrBadJSON = errors.New("bad JSON")
+
+// DecodeStrict reads at most limit bytes and decodes them into v, refusing unknown
+// fields, so a typo in a field name is an error rather than a silent zero.
+func DecodeStrict(r *http.Request, limit int64, v any) error {
+	body, err := ReadBody(r, limit)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadJSON, err)
+	}
+	return nil
+}
+
+// ReadJSON reads an optional JSON body (an orchestration input, an event payload):
+// nil when empty, ErrBadJSON when not JSON.
+func ReadJSON(r *http.Request, limit int64) (json.RawMessage, error) {
+	body, err := ReadBody(r, limit)
+	if err != nil {
+		return nil, err
+	}
+	b := bytes.TrimSpace(body)
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if !json.Valid(b) {
+		return nil, ErrBadJSON
+	}
+	return b, nil
 }

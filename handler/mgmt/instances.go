@@ -1,7 +1,6 @@
 package mgmt
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -289,18 +288,14 @@ func (a *api) rewind(w http.ResponseWriter, r *http.Request, id string) {
 // start serves POST orchestrators/{functionName}[/{instanceId}] with the body as input;
 // an Idempotency-Key header makes a retried start answer the first start's instance.
 func (a *api) start(w http.ResponseWriter, r *http.Request, name, id string) {
-	body, err := httpx.ReadBody(r, httpapi.MaxInput)
+	input, err := httpx.ReadJSON(r, httpapi.MaxInput)
+	if errors.Is(err, httpx.ErrBadJSON) {
+		httpx.Error(w, http.StatusBadRequest, "Invalid JSON content: the request body becomes the orchestration input")
+		return
+	}
 	if err != nil {
 		httpx.BodyError(w, err)
 		return
-	}
-	var input json.RawMessage
-	if b := bytes.TrimSpace(body); len(b) > 0 {
-		if !json.Valid(b) {
-			httpx.Error(w, http.StatusBadRequest, "Invalid JSON content: the request body becomes the orchestration input")
-			return
-		}
-		input = b
 	}
 	key, err := httpapi.IdempotencyKey(r)
 	if err != nil {

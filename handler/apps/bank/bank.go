@@ -8,7 +8,6 @@
 package bank
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -146,15 +145,12 @@ func HTTP(hub *engine.Hub) http.Handler {
 		}
 		switch {
 		case r.Method == http.MethodPost && len(segs) == 1 && segs[0] == "transfer":
-			body, err := httpx.ReadBody(r, 64<<10)
-			if err != nil {
-				httpx.BodyError(w, err)
-				return
-			}
 			var t Transfer
-			dec := json.NewDecoder(bytes.NewReader(body))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&t); err != nil {
+			if err := httpx.DecodeStrict(r, 64<<10, &t); err != nil {
+				if !errors.Is(err, httpx.ErrBadJSON) {
+					httpx.BodyError(w, err)
+					return
+				}
 				httpx.Errorf(w, http.StatusBadRequest, `body must be {"from": "a", "to": "b", "amount": 10}: %v`, err)
 				return
 			}

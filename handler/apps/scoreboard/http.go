@@ -1,8 +1,8 @@
 package scoreboard
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -68,15 +68,12 @@ func HTTP(hub *engine.Hub) http.Handler {
 		u := Update{Key: key, Operation: strings.ToLower(r.URL.Query().Get("operation"))}
 		switch u.Operation {
 		case "add":
-			body, err := httpx.ReadBody(r, 64<<10)
-			if err != nil {
-				httpx.BodyError(w, err)
-				return
-			}
 			var rec Record
-			dec := json.NewDecoder(bytes.NewReader(body))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&rec); err != nil {
+			if err := httpx.DecodeStrict(r, 64<<10, &rec); err != nil {
+				if !errors.Is(err, httpx.ErrBadJSON) {
+					httpx.BodyError(w, err)
+					return
+				}
 				httpx.Errorf(w, http.StatusBadRequest, `body must be a record like {"avenger_name": "BlackWidow", "combos_executed": 3, "win": 0} with whole numbers: %v`, err)
 				return
 			}
