@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/durablego/durablefunctions/handler/apps/circuitbreaker"
-	"github.com/durablego/durablefunctions/handler/internal/testenv"
 )
 
 func circuitStatus(t testing.TB, base, name string) circuitbreaker.Status {
@@ -86,11 +85,7 @@ func TestCircuitBreakerHTTP(t *testing.T) {
 func TestCircuitBreakerBadInput(t *testing.T) {
 	h := newHarness(t, nil)
 	w := h.startWorker()
-	base := w.Server.URL
-	cases := []struct {
-		name, method, path, body string
-		status                   int
-	}{
+	expectRefusals(t, w, []refusal{
 		{"configure malformed JSON", "POST", "/api/circuit/c/configure", `{"threshold":`, 400},
 		{"configure without body", "POST", "/api/circuit/c/configure", "", 400},
 		{"configure zero threshold", "POST", "/api/circuit/c/configure", `{"threshold":0,"windowSeconds":60}`, 400},
@@ -106,25 +101,5 @@ func TestCircuitBreakerBadInput(t *testing.T) {
 		{"GET on an action", "GET", "/api/circuit/c/failure", "", 405},
 		{"POST without an action", "POST", "/api/circuit/c", "", 405},
 		{"wrong method", "DELETE", "/api/circuit/c", "", 405},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := do(t, c.method, base+c.path, c.body)
-			if r.Status != c.status {
-				t.Fatalf("%s %s: status %d, want %d (%s)", c.method, c.path, r.Status, c.status, r.Body)
-			}
-			if msg, _ := r.JSON(t)["error"].(string); msg == "" {
-				t.Fatalf("no error message in %s", r.Body)
-			}
-		})
-	}
-	// Refused requests were never queued: the hub holds no instance rows.
-	ctx := testenv.Context(t, 10*time.Second)
-	rows, _, err := w.App.Hub.Instances().Query(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) != 0 {
-		t.Fatalf("bad requests wrote %d rows", len(rows))
-	}
+	})
 }

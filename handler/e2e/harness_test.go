@@ -190,3 +190,35 @@ func waitCounter(t testing.TB, base, key string, want int64, within time.Duratio
 }
 
 func nilOpts() *engine.StatusOptions { return &engine.StatusOptions{ShowHistory: true} }
+
+// refusal is a request the app must refuse with status and an {"error": ...} body.
+type refusal struct {
+	name, method, path, body string
+	status                   int
+}
+
+// expectRefusals sends each request to w and checks the refusal, then that none of
+// them wrote anything: the hub holds no instance rows.
+func expectRefusals(t *testing.T, w *worker, cases []refusal) {
+	t.Helper()
+	base := w.Server.URL
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := do(t, c.method, base+c.path, c.body)
+			if r.Status != c.status {
+				t.Fatalf("%s %s: status %d, want %d (%s)", c.method, c.path, r.Status, c.status, r.Body)
+			}
+			if msg, _ := r.JSON(t)["error"].(string); msg == "" {
+				t.Fatalf("no error message in %s", r.Body)
+			}
+		})
+	}
+	ctx := testenv.Context(t, 10*time.Second)
+	rows, _, err := w.App.Hub.Instances().Query(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 0 {
+		t.Fatalf("refused requests wrote %d rows", len(rows))
+	}
+}
