@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -172,5 +171,4 @@ func TestRedeliveredWakeUpAppliesOnce(t *testing.T) {
 	if string(snap.State) != "15" {
 		t.Fatalf("state after duplicate sequenced message: %s, want 15", snap.State)
 	}
-	_ = context.Background
 }

@@ -28,8 +28,8 @@ func TestStorageOutage(t *testing.T) {
 	h := newHarness(t, nil)
 	h.az = az
 	h.vars["AzureWebJobsStorage"] = az.ConnectionString
-	p1, p2 := h.startProcess(""), h.startProcess("")
-	_ = p2
+	h.startProcess("")
+	h.startProcess("")
 	client := h.newApp()
 	hub := client.Hub
 	ctx := testenv.Context(t, 10*time.Minute)
@@ -117,5 +117,4 @@ func TestStorageOutage(t *testing.T) {
 			return s.RuntimeStatus == durable.StatusCompleted && string(s.Output) == "45", string(s.RuntimeStatus)
 		})
 	}
-	_ = p1
 }

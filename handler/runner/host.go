@@ -3,7 +3,6 @@ package runner
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -138,4 +137,3 @@ func invokeQueue(ctx context.Context, app *funcmeta.App, f *funcmeta.Function, f
 	return fn(ctx, body)
 }
 
-var _ = errors.New

@@ -142,7 +142,7 @@ func (p *Poller) listen(ctx context.Context, f *funcmeta.Function, q storage.Que
 			inflight.Add(1)
 			go func() {
 				defer func() { <-sem; inflight.Done() }()
-				p.handle(context.WithoutCancel(ctx), ctx, f, q, m)
+				p.handle(context.WithoutCancel(ctx), f, q, m)
 			}()
 		}
 	}
@@ -167,8 +167,8 @@ func sleepBackoff(ctx context.Context, cur, max time.Duration, nudge <-chan stru
 }
 
 // handle runs one message. work is not cancelled on shutdown so an episode that has
-// started finishes cleanly; stop only ends lease renewal decisions.
-func (p *Poller) handle(work, stop context.Context, f *funcmeta.Function, q storage.Queue, m *storage.Message) {
+// started finishes cleanly.
+func (p *Poller) handle(work context.Context, f *funcmeta.Function, q storage.Queue, m *storage.Message) {
 	maxDequeue := int64(p.app.Host.Queues.MaxDequeueCount)
 	if maxDequeue <= 0 {
 		maxDequeue = funcmeta.DefaultMaxDequeueCount
@@ -216,7 +216,6 @@ func (p *Poller) handle(work, stop context.Context, f *funcmeta.Function, q stor
 			p.log.Warn("could not release failed message", "queue", q.Name(), "err", err)
 		}
 	}
-	_ = stop
 }
 
 // poison moves a message to <queue>-poison, as the host does.
