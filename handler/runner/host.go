@@ -136,4 +136,3 @@ func invokeQueue(ctx context.Context, app *funcmeta.App, f *funcmeta.Function, f
 	}
 	return fn(ctx, body)
 }
-
