@@ -219,3 +219,30 @@ func SignalError(w http.ResponseWriter, what string, err error) {
 		httpx.Errorf(w, http.StatusServiceUnavailable, "could not signal %s: %v", what, err)
 	}
 }
+
+// StartAndRespond starts orchestrator with input (JSON-encoded) and answers as DF's
+// starters do: 202 + Location + the check-status body, or the mapped error.
+func StartAndRespond(w http.ResponseWriter, r *http.Request, hub *engine.Hub, orchestrator string, input any) {
+	in, err := json.Marshal(input)
+	if err != nil {
+		httpx.Errorf(w, http.StatusInternalServerError, "orchestration input is not JSON-serialisable: %v", err)
+		return
+	}
+	id, err := hub.StartOrchestration(r.Context(), orchestrator, "", in)
+	if err != nil {
+		StartError(w, err)
+		return
+	}
+	WriteStarted(w, r, id)
+}
+
+// CatchAllSegments splits a catch-all route value ({*path}) into its non-empty segments.
+func CatchAllSegments(r *http.Request, name string) []string {
+	var segs []string
+	for _, s := range strings.Split(mux.Vars(r)[name], "/") {
+		if s != "" {
+			segs = append(segs, s)
+		}
+	}
+	return segs
+}

@@ -19,7 +19,6 @@ import (
 	"github.com/durablego/durablefunctions/handler/engine"
 	"github.com/durablego/durablefunctions/handler/httpapi"
 	"github.com/durablego/durablefunctions/handler/httpx"
-	"github.com/gorilla/mux"
 )
 
 // Names of the sample's entity and orchestrator.
@@ -137,12 +136,7 @@ func Register(reg *durable.Registry) {
 // HTTP serves /api/bank/... (function folder bank_api, route bank/{*path}).
 func HTTP(hub *engine.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var segs []string
-		for _, s := range strings.Split(mux.Vars(r)["path"], "/") {
-			if s != "" {
-				segs = append(segs, s)
-			}
-		}
+		segs := httpapi.CatchAllSegments(r, "path")
 		switch {
 		case r.Method == http.MethodPost && len(segs) == 1 && segs[0] == "transfer":
 			var t Transfer
@@ -158,13 +152,7 @@ func HTTP(hub *engine.Hub) http.Handler {
 				httpx.Error(w, http.StatusBadRequest, err.Error())
 				return
 			}
-			in, _ := json.Marshal(t)
-			id, err := hub.StartOrchestration(r.Context(), Orchestrator, "", in)
-			if err != nil {
-				httpapi.StartError(w, err)
-				return
-			}
-			httpapi.WriteStarted(w, r, id)
+			httpapi.StartAndRespond(w, r, hub, Orchestrator, t)
 		case r.Method == http.MethodPost && len(segs) == 2 && segs[1] == "deposit":
 			n, err := strconv.ParseInt(r.URL.Query().Get("amount"), 10, 64)
 			if err != nil || n <= 0 {

@@ -20,7 +20,6 @@ import (
 	"github.com/durablego/durablefunctions/handler/engine"
 	"github.com/durablego/durablefunctions/handler/httpapi"
 	"github.com/durablego/durablefunctions/handler/httpx"
-	"github.com/gorilla/mux"
 )
 
 // EntityName is the entity's name: its function folder's name.
@@ -60,12 +59,7 @@ func Register(reg *durable.Registry) { reg.AddEntity(EntityName, Entity) }
 // HTTP serves the counter routes (function folder counter_api, route counter/{*path}).
 func HTTP(hub *engine.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var segs []string
-		for _, s := range strings.Split(mux.Vars(r)["path"], "/") {
-			if s != "" {
-				segs = append(segs, s)
-			}
-		}
+		segs := httpapi.CatchAllSegments(r, "path")
 		key, op := DefaultKey, ""
 		switch r.Method {
 		case http.MethodGet:

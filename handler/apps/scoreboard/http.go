@@ -90,12 +90,6 @@ func HTTP(hub *engine.Hub) http.Handler {
 			httpx.Error(w, http.StatusBadRequest, fmt.Sprintf("unknown operation %q (add or reset)", u.Operation))
 			return
 		}
-		in, _ := json.Marshal(u)
-		inst, err := hub.StartOrchestration(r.Context(), Orchestrator, "", in)
-		if err != nil {
-			httpapi.StartError(w, err)
-			return
-		}
-		httpapi.WriteStarted(w, r, inst)
+		httpapi.StartAndRespond(w, r, hub, Orchestrator, u)
 	})
 }
