@@ -28,7 +28,7 @@ test:
 
 bench: build
 	@scripts/azurite.sh install
-	$(GO) run ./handler/cmd/bench
+	$(GO) run ./internal/cmd/bench
 
 ## soak: the long soak (3 workers, 10,000 signals, 1,000 orchestrations, 10 minutes, SIGKILL every 30-60 s)
 soak:

@@ -22,8 +22,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/app"
-	"github.com/durablego/durablefunctions/handler/runner"
+	"github.com/durablego/durablefunctions/internal/app"
+	"github.com/durablego/durablefunctions/internal/runner"
 )
 
 func main() {

@@ -30,7 +30,7 @@ done
 # The folder is deleted and replaced: refuse anything that could be the repo, its sources
 # or one of their ancestors.
 case $dist in
-"" | */. | */./* | */.. | */../* | "$root" | "$root"/handler | "$root"/handler/* | "$root"/.git | "$root"/.git/*)
+"" | */. | */./* | */.. | */../* | "$root" | "$root"/handler | "$root"/handler/* | "$root"/internal | "$root"/internal/* | "$root"/durable | "$root"/durable/* | "$root"/.git | "$root"/.git/*)
 	echo "dist.sh: refusing to use '${DIST_DIR:-dist}' as the output folder" >&2
 	exit 1
 	;;

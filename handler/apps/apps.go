@@ -6,17 +6,17 @@ package apps
 import (
 	"net/http"
 
+	"github.com/durablego/durablefunctions/durable"
 	"github.com/durablego/durablefunctions/handler/apps/asyncjob"
 	"github.com/durablego/durablefunctions/handler/apps/bank"
 	"github.com/durablego/durablefunctions/handler/apps/circuitbreaker"
 	"github.com/durablego/durablefunctions/handler/apps/counter"
 	"github.com/durablego/durablefunctions/handler/apps/patterns"
 	"github.com/durablego/durablefunctions/handler/apps/scoreboard"
-	"github.com/durablego/durablefunctions/handler/durable"
-	"github.com/durablego/durablefunctions/handler/engine"
-	"github.com/durablego/durablefunctions/handler/httpapi"
-	"github.com/durablego/durablefunctions/handler/mgmt"
-	"github.com/durablego/durablefunctions/handler/storage"
+	"github.com/durablego/durablefunctions/internal/engine"
+	"github.com/durablego/durablefunctions/internal/httpapi"
+	"github.com/durablego/durablefunctions/internal/mgmt"
+	"github.com/durablego/durablefunctions/internal/storage"
 )
 
 // Deps are what sample code needs from the process.

@@ -23,13 +23,13 @@ import (
 var deployedSettings = map[string]string{
 	// Identity-based AzureWebJobsStorage (the account refuses shared keys). The host uses
 	// it for queue triggers, keys, leases and timers; the handler resolves the same
-	// connection (handler/storage/settings.go) for the task hub tables and queues.
+	// connection (internal/storage/settings.go) for the task hub tables and queues.
 	"AzureWebJobsStorage__credential":      "handler",
 	"AzureWebJobsStorage__clientId":        "handler",
 	"AzureWebJobsStorage__blobServiceUri":  "handler",
 	"AzureWebJobsStorage__queueServiceUri": "handler",
 	"AzureWebJobsStorage__tableServiceUri": "handler",
-	// Task hub name: handler/app, and %DURABLE_TASK_HUB% in function.json queue names.
+	// Task hub name: internal/app, and %DURABLE_TASK_HUB% in function.json queue names.
 	"DURABLE_TASK_HUB": "handler",
 	// Telemetry, sent by the Functions host.
 	"APPLICATIONINSIGHTS_CONNECTION_STRING": "host",
@@ -65,7 +65,7 @@ var requiredRoles = map[string]string{
 	"3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
 }
 
-// The task hub rule of handler/engine (ValidateTaskHub).
+// The task hub rule of internal/engine (ValidateTaskHub).
 var taskHubRE = regexp.MustCompile(`^[a-z][a-z0-9]{2,40}$`)
 
 // bicepAppSettings returns the app setting names of the function app: the keys of the
@@ -174,7 +174,7 @@ func TestAppSettingsContract(t *testing.T) {
 		}
 	}
 	if v := settings["AzureWebJobsStorage__credential"]; v != "'managedidentity'" {
-		t.Errorf("AzureWebJobsStorage__credential = %s, want 'managedidentity' (what handler/storage understands)", v)
+		t.Errorf("AzureWebJobsStorage__credential = %s, want 'managedidentity' (what internal/storage understands)", v)
 	}
 	for name, svc := range map[string]string{"blob": "blobServiceUri", "queue": "queueServiceUri", "table": "tableServiceUri"} {
 		if v := settings["AzureWebJobsStorage__"+svc]; !strings.Contains(v, "primaryEndpoints."+name) {
@@ -190,7 +190,7 @@ func TestAppSettingsContract(t *testing.T) {
 		}
 		want := []string{name}
 		if conn, suffix, ok := strings.Cut(name, "__"); ok {
-			// handler/storage reads getenv(connection + "__" + suffix).
+			// internal/storage reads getenv(connection + "__" + suffix).
 			want = []string{conn, "__", suffix}
 		}
 		for _, lit := range want {
@@ -525,7 +525,7 @@ func TestFuncignore(t *testing.T) {
 			patterns[l] = true
 		}
 	}
-	for _, want := range []string{"handler/", "local.settings.json", ".git/", ".github/", ".tools/", ".azurite/", "infra/", "scripts/", "*.md", "dist/", "Makefile", "go.mod", "go.sum"} {
+	for _, want := range []string{"handler/", "internal/", "durable/", "local.settings.json", ".git/", ".github/", ".tools/", ".azurite/", "infra/", "scripts/", "*.md", "dist/", "Makefile", "go.mod", "go.sum"} {
 		if !patterns[want] {
 			t.Errorf(".funcignore: no %q", want)
 		}

@@ -53,7 +53,7 @@ func readJSON(t testing.TB, path string, v any) {
 }
 
 // functionFolders lists the top-level folders of the app holding a function.json, the way
-// the host (and handler/funcmeta) discover functions: hidden folders are skipped.
+// the host (and internal/funcmeta) discover functions: hidden folders are skipped.
 func functionFolders(t testing.TB, root string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(root)

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/durablego/durablefunctions/durable"
 	"github.com/durablego/durablefunctions/handler/apps/bank"
-	"github.com/durablego/durablefunctions/handler/durable"
-	"github.com/durablego/durablefunctions/handler/engine"
-	"github.com/durablego/durablefunctions/handler/internal/testenv"
-	"github.com/durablego/durablefunctions/handler/storage"
+	"github.com/durablego/durablefunctions/internal/engine"
+	"github.com/durablego/durablefunctions/internal/storage"
+	"github.com/durablego/durablefunctions/internal/testenv"
 )
 
 func balance(t testing.TB, base, acct string) int64 {

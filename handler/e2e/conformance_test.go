@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/durable"
-	"github.com/durablego/durablefunctions/handler/hostproto"
-	"github.com/durablego/durablefunctions/handler/internal/testenv"
+	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/internal/hostproto"
+	"github.com/durablego/durablefunctions/internal/testenv"
 )
 
 // payloadDir holds the host payloads (copied from shared/host-payloads).

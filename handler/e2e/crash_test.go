@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/history"
-	"github.com/durablego/durablefunctions/handler/internal/testenv"
+	"github.com/durablego/durablefunctions/internal/history"
+	"github.com/durablego/durablefunctions/internal/testenv"
 )
 
 // TestFanOutSurvivesKill kills the only worker (SIGKILL) in the middle of a fan-out of

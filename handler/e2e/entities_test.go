@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"context"
-	"github.com/durablego/durablefunctions/handler/app"
+	"github.com/durablego/durablefunctions/durable"
 	"github.com/durablego/durablefunctions/handler/apps"
-	"github.com/durablego/durablefunctions/handler/durable"
-	"github.com/durablego/durablefunctions/handler/engine"
-	"github.com/durablego/durablefunctions/handler/internal/testenv"
-	"github.com/durablego/durablefunctions/handler/runner"
+	"github.com/durablego/durablefunctions/internal/app"
+	"github.com/durablego/durablefunctions/internal/engine"
+	"github.com/durablego/durablefunctions/internal/runner"
+	"github.com/durablego/durablefunctions/internal/testenv"
 	"net/http/httptest"
 )
 

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/durablego/durablefunctions/durable"
 	"github.com/durablego/durablefunctions/handler/apps/bank"
-	"github.com/durablego/durablefunctions/handler/durable"
-	"github.com/durablego/durablefunctions/handler/engine"
-	"github.com/durablego/durablefunctions/handler/internal/testenv"
+	"github.com/durablego/durablefunctions/internal/engine"
+	"github.com/durablego/durablefunctions/internal/testenv"
 )
 
 // TestCrashAtEachEpisodeStep kills the worker (as SIGKILL would: no clean-up) after

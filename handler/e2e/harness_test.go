@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/app"
-	"github.com/durablego/durablefunctions/handler/engine"
-	"github.com/durablego/durablefunctions/handler/internal/testenv"
-	"github.com/durablego/durablefunctions/handler/runner"
+	"github.com/durablego/durablefunctions/internal/app"
+	"github.com/durablego/durablefunctions/internal/engine"
+	"github.com/durablego/durablefunctions/internal/runner"
+	"github.com/durablego/durablefunctions/internal/testenv"
 )
 
 func TestMain(m *testing.M) {

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/app"
-	"github.com/durablego/durablefunctions/handler/storage"
+	"github.com/durablego/durablefunctions/internal/app"
+	"github.com/durablego/durablefunctions/internal/storage"
 )
 
 // hostSim plays the Functions host: it polls each queue-triggered function's queue

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/durable"
-	"github.com/durablego/durablefunctions/handler/engine"
-	"github.com/durablego/durablefunctions/handler/internal/testenv"
-	"github.com/durablego/durablefunctions/handler/storage"
+	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/internal/engine"
+	"github.com/durablego/durablefunctions/internal/storage"
+	"github.com/durablego/durablefunctions/internal/testenv"
 )
 
 // mgmtPath is where the durable_mgmt function serves the DF management API in this app.

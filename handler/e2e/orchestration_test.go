@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/internal/testenv"
-	"github.com/durablego/durablefunctions/handler/storage"
+	"github.com/durablego/durablefunctions/internal/storage"
+	"github.com/durablego/durablefunctions/internal/testenv"
 )
 
 type publicStatus struct {

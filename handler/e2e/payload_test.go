@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/durable"
-	"github.com/durablego/durablefunctions/handler/internal/testenv"
+	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/internal/testenv"
 )
 
 // TestLargePayloads: a 10 MiB orchestration input travels to an activity and back as

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/internal/testenv"
+	"github.com/durablego/durablefunctions/internal/testenv"
 )
 
 // TestPoisonMessagesAreRecorded: a message that can never be processed lands in

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/durable"
+	"github.com/durablego/durablefunctions/durable"
 )
 
 func TestScoreboard(t *testing.T) {

@@ -17,11 +17,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/durable"
-	"github.com/durablego/durablefunctions/handler/engine"
-	"github.com/durablego/durablefunctions/handler/httpapi"
-	"github.com/durablego/durablefunctions/handler/httpx"
-	"github.com/durablego/durablefunctions/handler/storage"
+	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/internal/engine"
+	"github.com/durablego/durablefunctions/internal/httpapi"
+	"github.com/durablego/durablefunctions/internal/httpx"
+	"github.com/durablego/durablefunctions/internal/storage"
 )
 
 // Names of the sample's orchestrator and activity.

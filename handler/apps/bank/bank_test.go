@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/durable"
-	"github.com/durablego/durablefunctions/handler/history"
-	"github.com/durablego/durablefunctions/handler/replay"
+	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/internal/history"
+	"github.com/durablego/durablefunctions/internal/replay"
 )
 
 // drive runs the transfer orchestration to completion, answering each action as the

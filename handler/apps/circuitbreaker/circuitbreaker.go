@@ -17,7 +17,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/durable"
+	"github.com/durablego/durablefunctions/durable"
 )
 
 // EntityName is the entity's name: its function folder's name.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/durable"
+	"github.com/durablego/durablefunctions/durable"
 )
 
 // fakeContext runs the entity purely in memory, keeping state and result as JSON as

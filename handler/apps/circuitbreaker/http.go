@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/durable"
-	"github.com/durablego/durablefunctions/handler/engine"
-	"github.com/durablego/durablefunctions/handler/httpx"
-	"github.com/durablego/durablefunctions/handler/storage"
+	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/internal/engine"
+	"github.com/durablego/durablefunctions/internal/httpx"
+	"github.com/durablego/durablefunctions/internal/storage"
 	"github.com/gorilla/mux"
 )
 

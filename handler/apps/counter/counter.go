@@ -16,10 +16,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/durablego/durablefunctions/handler/durable"
-	"github.com/durablego/durablefunctions/handler/engine"
-	"github.com/durablego/durablefunctions/handler/httpapi"
-	"github.com/durablego/durablefunctions/handler/httpx"
+	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/internal/engine"
+	"github.com/durablego/durablefunctions/internal/httpapi"
+	"github.com/durablego/durablefunctions/internal/httpx"
 )
 
 // EntityName is the entity's name: its function folder's name.

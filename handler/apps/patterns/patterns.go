@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/durablego/durablefunctions/handler/durable"
+	"github.com/durablego/durablefunctions/durable"
 )
 
 // Register adds the samples' orchestrators and activities.

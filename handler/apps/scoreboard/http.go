@@ -7,10 +7,10 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/durablego/durablefunctions/handler/durable"
-	"github.com/durablego/durablefunctions/handler/engine"
-	"github.com/durablego/durablefunctions/handler/httpapi"
-	"github.com/durablego/durablefunctions/handler/httpx"
+	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/internal/engine"
+	"github.com/durablego/durablefunctions/internal/httpapi"
+	"github.com/durablego/durablefunctions/internal/httpx"
 	"github.com/gorilla/mux"
 )
 

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/durablego/durablefunctions/handler/durable"
+	"github.com/durablego/durablefunctions/durable"
 )
 
 // EntityName is the entity's name: its function folder's name.
