@@ -23,7 +23,7 @@ func durableUUID(scope string, n int64) string {
 }
 
 // ErrInvalidKey is returned for entity keys that cannot be stored.
-var ErrInvalidKey = errors.New("invalid entity key")
+var ErrInvalidKey = durable.ErrInvalidKey
 
 // clientSender is the sender scope of messages from clients (HTTP, CLI). Client
 // messages have unique ids but no sequence: they carry no ordering promise, as in DF.

@@ -176,7 +176,7 @@ func (h *Hub) queue(ctx context.Context, name string) (storage.Queue, error) {
 }
 
 // ErrUnknownEntity is returned when no entity function handles an entity name.
-var ErrUnknownEntity = errors.New("unknown entity")
+var ErrUnknownEntity = durable.ErrUnknownEntity
 
 // queueFor names the queue whose trigger processes instance id.
 func (h *Hub) queueFor(id string) (string, error) {

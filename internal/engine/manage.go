@@ -17,9 +17,9 @@ import (
 var (
 	// ErrInstanceNotFinished refuses to purge an instance that may still change: its
 	// rows are the only record of work in progress (DF answers 412).
-	ErrInstanceNotFinished = errors.New("instance has not finished")
+	ErrInstanceNotFinished = durable.ErrInstanceNotFinished
 	// ErrInvalidQuery marks a query or filter the caller got wrong (a 400, not a retry).
-	ErrInvalidQuery = errors.New("invalid query")
+	ErrInvalidQuery = durable.ErrInvalidQuery
 	// ErrEntityLocked refuses to change the state of an entity a critical section holds:
 	// the holder was promised that nobody else sees or changes it meanwhile.
 	ErrEntityLocked = errors.New("entity is locked by a critical section")

@@ -16,11 +16,11 @@ import (
 
 // Client-side errors, mapped to HTTP statuses by the HTTP layer.
 var (
-	ErrInstanceNotFound    = errors.New("instance not found")
-	ErrInstanceExists      = errors.New("an instance with this id is already running")
-	ErrInstanceFinished    = errors.New("instance has already finished")
-	ErrUnknownOrchestrator = errors.New("unknown orchestrator")
-	ErrInvalidInstanceID   = errors.New("invalid instance id")
+	ErrInstanceNotFound    = durable.ErrInstanceNotFound
+	ErrInstanceExists      = durable.ErrInstanceExists
+	ErrInstanceFinished    = durable.ErrInstanceFinished
+	ErrUnknownOrchestrator = durable.ErrUnknownOrchestrator
+	ErrInvalidInstanceID   = durable.ErrInvalidInstanceID
 )
 
 // ValidateInstanceID rejects ids that cannot be stored or that collide with entity ids.
