@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/funcapp"
 	"github.com/durablego/durablefunctions/handler/apps/asyncjob"
 	"github.com/durablego/durablefunctions/handler/apps/bank"
 	"github.com/durablego/durablefunctions/handler/apps/circuitbreaker"
@@ -15,37 +16,30 @@ import (
 	"github.com/durablego/durablefunctions/handler/apps/scoreboard"
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/httpapi"
-	"github.com/durablego/durablefunctions/internal/mgmt"
-	"github.com/durablego/durablefunctions/internal/storage"
 )
 
-// Deps are what sample code needs from the process.
-type Deps struct {
-	Account *storage.Account
-	Getenv  func(string) string
-}
-
-// Register adds every sample's orchestrators, activities and entities.
-func Register(reg *durable.Registry, d Deps) {
+// App is the sample app: every sample's orchestrators, activities, entities and
+// HTTP functions.
+func App() *funcapp.App {
+	reg := durable.NewRegistry()
 	counter.Register(reg)
 	scoreboard.Register(reg)
 	scoreboard.RegisterOrchestration(reg)
 	bank.Register(reg)
 	circuitbreaker.Register(reg)
 	patterns.Register(reg)
-	asyncjob.Register(reg, d.Account, d.Getenv("AUDIT_TABLE"))
-}
-
-// HTTP returns the HTTP functions by function folder name.
-func HTTP(hub *engine.Hub) map[string]http.Handler {
-	return map[string]http.Handler{
-		"counter_api":    counter.HTTP(hub),
-		"http_start":     httpapi.Start(hub),
-		"get_status":     httpapi.Status(hub),
-		"submit_query":   asyncjob.Submit(hub),
-		"scoreboard_api": scoreboard.HTTP(hub),
-		"bank_api":       bank.HTTP(hub),
-		"circuit_api":    circuitbreaker.HTTP(hub),
-		"durable_mgmt":   mgmt.Handler(hub),
+	a := funcapp.New(reg)
+	asyncjob.Register(a)
+	hubHTTP := func(f func(*engine.Hub) http.Handler) func(durable.Client) http.Handler {
+		return func(c durable.Client) http.Handler { return f(c.(interface{ Hub() *engine.Hub }).Hub()) }
 	}
+	fn := funcapp.Function
+	a.HTTP("counter_api", funcapp.Route{Path: "counter/{*path}", Methods: []string{"get", "post"}, Auth: fn}, hubHTTP(counter.HTTP))
+	a.HTTP("http_start", funcapp.Route{Path: "orchestrators/{name}/{instanceId?}", Methods: []string{"post"}, Auth: fn}, hubHTTP(httpapi.Start))
+	a.HTTP("get_status", funcapp.Route{Path: "status/{id}", Methods: []string{"get"}, Auth: funcapp.Anonymous}, hubHTTP(httpapi.Status))
+	a.HTTP("submit_query", funcapp.Route{Path: "submit/query", Methods: []string{"get"}, Auth: fn}, hubHTTP(asyncjob.Submit))
+	a.HTTP("scoreboard_api", funcapp.Route{Path: "scoreboard/{key?}", Methods: []string{"get", "post"}, Auth: fn}, hubHTTP(scoreboard.HTTP))
+	a.HTTP("bank_api", funcapp.Route{Path: "bank/{*path}", Methods: []string{"get", "post"}, Auth: fn}, hubHTTP(bank.HTTP))
+	a.HTTP("circuit_api", funcapp.Route{Path: "circuit/{name}/{action?}", Methods: []string{"get", "post"}, Auth: fn}, hubHTTP(circuitbreaker.HTTP))
+	return a
 }

@@ -19,7 +19,7 @@ import (
 
 // payloadDir holds the host payloads (copied from shared/host-payloads).
 func payloadDir(t testing.TB) string {
-	return filepath.Join(repoRoot(t), "handler", "hostproto", "testdata", "host-payloads")
+	return filepath.Join(repoRoot(t), "internal", "hostproto", "testdata", "host-payloads")
 }
 
 // TestHostPayloadsThroughHandler feeds every request payload file to the handler's

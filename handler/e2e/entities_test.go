@@ -13,7 +13,6 @@ import (
 
 	"context"
 	"github.com/durablego/durablefunctions/durable"
-	"github.com/durablego/durablefunctions/handler/apps"
 	"github.com/durablego/durablefunctions/internal/app"
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/runner"
@@ -62,10 +61,7 @@ func (h *harness) startCustomWorker(root string, register func(*durable.Registry
 	h.t.Helper()
 	ctx := testenv.Context(h.t, time.Minute)
 	a, err := app.New(ctx, app.Options{Root: root, Getenv: h.vars.get, Logger: quietLogger(), Account: h.az.Account(h.t),
-		Register: func(reg *durable.Registry, d apps.Deps) {
-			apps.Register(reg, d)
-			register(reg)
-		}})
+		Def: sampleApp(), Register: register})
 	if err != nil {
 		h.t.Fatal(err)
 	}

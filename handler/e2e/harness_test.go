@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/durablego/durablefunctions/handler/apps"
 	"github.com/durablego/durablefunctions/internal/app"
+	"github.com/durablego/durablefunctions/internal/appdef"
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/runner"
 	"github.com/durablego/durablefunctions/internal/testenv"
@@ -86,7 +88,7 @@ func quietLogger() *slog.Logger {
 func (h *harness) newApp() *app.App {
 	h.t.Helper()
 	ctx := testenv.Context(h.t, time.Minute)
-	a, err := app.New(ctx, app.Options{Root: repoRoot(h.t), Getenv: h.vars.get, Logger: quietLogger(), Account: h.az.Account(h.t)})
+	a, err := app.New(ctx, app.Options{Root: repoRoot(h.t), Getenv: h.vars.get, Logger: quietLogger(), Account: h.az.Account(h.t), Def: sampleApp()})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -222,3 +224,6 @@ func expectRefusals(t *testing.T, w *worker, cases []refusal) {
 		t.Fatalf("refused requests wrote %d rows", len(rows))
 	}
 }
+
+// sampleApp is a fresh definition of the sample app (its own registry).
+func sampleApp() *appdef.Def { return appdef.Of(apps.App()) }

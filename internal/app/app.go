@@ -12,21 +12,24 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/durablego/durablefunctions/durable"
-	"github.com/durablego/durablefunctions/handler/apps"
+	"github.com/durablego/durablefunctions/internal/appdef"
 	"github.com/durablego/durablefunctions/internal/auth"
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/funcmeta"
+	"github.com/durablego/durablefunctions/internal/hubclient"
+	"github.com/durablego/durablefunctions/internal/mgmt"
 	"github.com/durablego/durablefunctions/internal/runner"
 	"github.com/durablego/durablefunctions/internal/storage"
 )
 
 // Function folders with a fixed role in the engine.
 const (
-	OrchestratorFunction = "orchestrator"
-	ActivityFunction     = "activity"
+	OrchestratorFunction = appdef.OrchestratorFunction
+	ActivityFunction     = appdef.ActivityFunction
 	// MaintenanceFunction is the timer that re-wakes stranded work.
-	MaintenanceFunction = "maintenance"
+	MaintenanceFunction = appdef.MaintenanceFunction
 )
 
 // DefaultTaskHub is used when DURABLE_TASK_HUB is not set.
@@ -39,26 +42,30 @@ type Options struct {
 	Logger *slog.Logger
 	// Account overrides the storage connection read from AzureWebJobsStorage (tests).
 	Account *storage.Account
-	// Register adds user code; nil means the sample apps (apps.Register).
-	Register func(*durable.Registry, apps.Deps)
-	// HTTP returns HTTP functions by folder name; nil means the sample apps.
-	HTTP func(*engine.Hub) map[string]http.Handler
+	// Def is the app: registrations, HTTP functions, start-up hooks.
+	Def *appdef.Def
+	// Register adds registrations after Def's (tests).
+	Register func(*durable.Registry)
 }
 
 // App is a loaded, ready-to-serve function app.
 type App struct {
-	Meta  *funcmeta.App
-	Hub   *engine.Hub
-	Funcs runner.Functions
-	Keys  *auth.Keys
-	log   *slog.Logger
-	acct  *storage.Account
+	Meta   *funcmeta.App
+	Hub    *engine.Hub
+	Client *hubclient.Client
+	Funcs  runner.Functions
+	Keys   *auth.Keys
+	log    *slog.Logger
+	acct   *storage.Account
 }
 
 // New loads the app. It creates the hub's tables and queues if needed.
 func New(ctx context.Context, o Options) (*App, error) {
 	if o.Getenv == nil {
 		return nil, errors.New("app: Getenv is required")
+	}
+	if o.Def == nil || o.Def.Registry == nil {
+		return nil, errors.New("app: Def with a Registry is required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -78,11 +85,15 @@ func New(ctx context.Context, o Options) (*App, error) {
 			return nil, err
 		}
 	}
-	reg := durable.NewRegistry()
-	if o.Register == nil {
-		o.Register = apps.Register
+	reg := o.Def.Registry
+	if o.Register != nil {
+		o.Register(reg)
 	}
-	o.Register(reg, apps.Deps{Account: acct, Getenv: getenv})
+	for _, setup := range o.Def.Setup {
+		if err := setup(ctx, setupEnv{getenv: getenv, acct: acct}); err != nil {
+			return nil, fmt.Errorf("app start-up: %w", err)
+		}
+	}
 
 	cfg := engine.Config{
 		TaskHub:        getenv("DURABLE_TASK_HUB"),
@@ -119,14 +130,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Meta: meta, Hub: hub, log: o.Logger, acct: acct}
+	a := &App{Meta: meta, Hub: hub, Client: hubclient.New(hub), log: o.Logger, acct: acct}
 	a.Funcs = runner.Functions{HTTP: map[string]http.Handler{}, Queue: map[string]runner.QueueFunc{}, Timer: map[string]runner.TimerFunc{}}
-	if o.HTTP == nil {
-		o.HTTP = apps.HTTP
+	for _, f := range o.Def.HTTP {
+		a.Funcs.HTTP[f.Name] = f.Handler(a.Client)
 	}
-	for name, h := range o.HTTP(hub) {
-		a.Funcs.HTTP[name] = h
-	}
+	a.Funcs.HTTP[appdef.ManagementFunction] = mgmt.Handler(hub)
 	wake := poisonOnBad(hub.HandleWakeUp)
 	for _, f := range meta.Functions {
 		if !f.IsQueue() {
@@ -227,3 +236,12 @@ func (a *App) recordPoison(ctx context.Context, queue, id, text, reason string) 
 		a.log.Warn("could not record poison reason", "queue", queue, "message", id, "err", err)
 	}
 }
+
+// setupEnv is what start-up hooks see.
+type setupEnv struct {
+	getenv func(string) string
+	acct   *storage.Account
+}
+
+func (e setupEnv) Getenv(k string) string             { return e.getenv(k) }
+func (e setupEnv) Table(name string) *aztables.Client { return e.acct.TableClient(name) }

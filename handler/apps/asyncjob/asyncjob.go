@@ -11,17 +11,19 @@ package asyncjob
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/funcapp"
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/httpapi"
 	"github.com/durablego/durablefunctions/internal/httpx"
-	"github.com/durablego/durablefunctions/internal/storage"
 )
 
 // Names of the sample's orchestrator and activity.
@@ -46,11 +48,20 @@ type Query struct {
 	End   string `json:"end"`
 }
 
-// Register adds the job's orchestrator and activity; the activity reads table from acct.
-func Register(reg *durable.Registry, acct *storage.Account, table string) {
-	if table == "" {
-		table = DefaultTable
-	}
+// Register adds the job's orchestrator and activity to app. The activity reads the
+// audit table named by the AUDIT_TABLE setting (DefaultTable when unset) from the
+// app's storage account.
+func Register(app *funcapp.App) {
+	var audit *aztables.Client
+	app.OnStart(func(ctx context.Context, env funcapp.Env) error {
+		table := env.Getenv("AUDIT_TABLE")
+		if table == "" {
+			table = DefaultTable
+		}
+		audit = env.Table(table)
+		return nil
+	})
+	reg := app.Registry()
 	reg.AddOrchestrator(Orchestrator, func(ctx durable.OrchestrationContext) (any, error) {
 		var q Query
 		if err := ctx.GetInput(&q); err != nil {
@@ -67,37 +78,36 @@ func Register(reg *durable.Registry, acct *storage.Account, table string) {
 		if err := ctx.GetInput(&q); err != nil {
 			return nil, err
 		}
-		return CountDistinct(ctx, acct, table, q)
+		return CountDistinct(ctx, audit, q)
 	})
 }
 
 // CountDistinct runs the audit query and counts distinct identificationNumber values.
-func CountDistinct(ctx context.Context, acct *storage.Account, table string, q Query) (int, error) {
-	t, err := acct.Table(ctx, table)
-	if err != nil {
-		return 0, err
-	}
-	opts := &storage.QueryOptions{
-		Filter: fmt.Sprintf("PartitionKey ge %s and PartitionKey le %s and CertNumber ne ''", storage.Quote(q.Start), storage.Quote(q.End)),
-		Select: []string{"identificationNumber"},
-	}
+func CountDistinct(ctx context.Context, table *aztables.Client, q Query) (int, error) {
+	filter := fmt.Sprintf("PartitionKey ge %s and PartitionKey le %s and CertNumber ne ''", quote(q.Start), quote(q.End))
+	sel := "identificationNumber"
+	pager := table.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
 	seen := map[string]bool{}
-	for {
-		rows, next, err := t.Query(ctx, opts)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return 0, fmt.Errorf("query %s: %w", table, err)
+			return 0, fmt.Errorf("query the audit table: %w", err)
 		}
-		for _, r := range rows {
-			if v, ok := r.Props["identificationNumber"]; ok && v != nil {
+		for _, raw := range page.Entities {
+			var row map[string]any
+			if err := json.Unmarshal(raw, &row); err != nil {
+				return 0, fmt.Errorf("audit row: %w", err)
+			}
+			if v, ok := row["identificationNumber"]; ok && v != nil {
 				seen[fmt.Sprint(v)] = true
 			}
 		}
-		if next == "" {
-			return len(seen), nil
-		}
-		opts.Continuation = next
 	}
+	return len(seen), nil
 }
+
+// quote is an OData string literal.
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // ParseRange validates the s and e query parameters, with the sample's messages.
 func ParseRange(s, e string) (Query, error) {

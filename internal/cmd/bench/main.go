@@ -31,6 +31,7 @@ import (
 	"github.com/durablego/durablefunctions/durable"
 	"github.com/durablego/durablefunctions/handler/apps"
 	"github.com/durablego/durablefunctions/internal/app"
+	"github.com/durablego/durablefunctions/internal/appdef"
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/runner"
 	"github.com/durablego/durablefunctions/internal/storage"
@@ -387,8 +388,8 @@ func run(root string, cfg config) (*Report, error) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	abs, _ := filepath.Abs(root)
 	a, err := app.New(ctx, app.Options{Root: abs, Getenv: func(k string) string { return vars[k] }, Logger: log, Account: acct,
-		Register: func(reg *durable.Registry, d apps.Deps) {
-			apps.Register(reg, d)
+		Def: appdef.Of(apps.App()),
+		Register: func(reg *durable.Registry) {
 			reg.AddOrchestrator("bench_call_loop", callLoop)
 		}})
 	if err != nil {
