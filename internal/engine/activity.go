@@ -110,7 +110,7 @@ func (h *Hub) runActivity(ctx context.Context, w *ActivityWork) (ev history.Even
 	work.Input = in
 	out, err := fn(&activityContext{Context: ctx, w: &work})
 	if err != nil {
-		return fail(fmt.Sprintf("%T", err), err.Error(), "")
+		return fail(durable.ErrorType(err), err.Error(), "")
 	}
 	res, err := durable.Marshal(out)
 	if err != nil {

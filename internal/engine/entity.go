@@ -355,7 +355,7 @@ func (h *Hub) applyEntityOp(st *entityState, env *Envelope, fn durable.Entity, k
 		err := runEntity(fn, ec)
 		if err != nil {
 			st.State, st.HasState = savedState, savedHas
-			failure = &durable.FailureDetails{ErrorType: fmt.Sprintf("%T", err), ErrorMessage: err.Error()}
+			failure = &durable.FailureDetails{ErrorType: durable.ErrorType(err), ErrorMessage: err.Error()}
 			var pe *panicError
 			if errors.As(err, &pe) {
 				failure.ErrorType, failure.StackTrace = "panic", pe.stack

@@ -61,7 +61,7 @@ type Event struct {
 	Input       json.RawMessage         `json:"input,omitempty"`
 	Result      json.RawMessage         `json:"result,omitempty"`
 	Failure     *durable.FailureDetails `json:"failure,omitempty"`
-	FireAt      time.Time               `json:"fireAt,omitempty"`
+	FireAt      time.Time               `json:"fireAt,omitzero"`
 	InstanceID  string                  `json:"instanceId,omitempty"`  // target instance (sub-orchestration, EventSent) or own id (ExecutionStarted)
 	ExecutionID string                  `json:"executionId,omitempty"` // ExecutionStarted
 	Entity      *durable.EntityID       `json:"entity,omitempty"`

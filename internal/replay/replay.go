@@ -53,7 +53,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -702,18 +701,7 @@ func failedOutcome(err error) *outcome {
 	return &outcome{status: durable.StatusFailed, failure: f, nde: errors.As(err, &nde)}
 }
 
-// errorType is the Go type name of err without package or pointer, e.g.
-// "NonDeterminismError", the closest equivalent of .NET's exception type name.
-func errorType(err error) string {
-	t := reflect.TypeOf(err)
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Name() != "" {
-		return t.Name()
-	}
-	return t.String()
-}
+func errorType(err error) string { return durable.ErrorType(err) }
 
 func isScheduling(t history.EventType) bool {
 	switch t {

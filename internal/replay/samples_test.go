@@ -413,7 +413,7 @@ func TestSubOrchestration(t *testing.T) {
 		if in.status != durable.StatusFailed || !strings.Contains(f.ErrorMessage, `child failed: suborchestration "Child" (task 0) failed: negative input`) {
 			t.Fatalf("status %s failure %+v", in.status, f)
 		}
-		if f.ErrorType != "wrapError" || f.Inner == nil || f.Inner.ErrorMessage != "negative input" {
+		if f.ErrorType != "Error" || f.Inner == nil || f.Inner.ErrorMessage != "negative input" {
 			t.Errorf("failure %+v inner %+v", f, f.Inner)
 		}
 	})
