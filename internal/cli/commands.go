@@ -24,6 +24,8 @@ type command struct {
 
 var statusFlag = flagSpec{Name: "status", Kind: listFlag, Value: "STATUS", Usage: "runtime status: Pending, Running, Completed, ContinuedAsNew, Failed, Terminated, Suspended (repeatable or a comma list)"}
 
+var pageSizeFlag = flagSpec{Name: "page-size", Kind: stringFlag, Value: "N", Default: "100", Usage: "items per request; the rest is fetched with continuation tokens"}
+
 var commands = []*command{
 	{commandSpec: commandSpec{Name: "start", Flags: []flagSpec{
 		{Name: "id", Kind: stringFlag, Value: "ID", Usage: "instance id (default: a new one)"},
@@ -40,6 +42,7 @@ var commands = []*command{
 		{Name: "prefix", Kind: stringFlag, Value: "PREFIX", Usage: "only instance ids starting with PREFIX"},
 		{Name: "since", Kind: stringFlag, Value: "TIME", Usage: "only instances created at or after TIME (ISO 8601, or a duration ago such as 2h)"},
 		{Name: "top", Kind: stringFlag, Value: "N", Default: "100", Usage: "at most N instances, following continuation tokens (0: all)"},
+		pageSizeFlag,
 	}}, Synopsis: "", Summary: "list instances", MinArgs: 0, MaxArgs: 0, Run: runList},
 	{commandSpec: commandSpec{Name: "raise"}, Synopsis: "ID EVENT [JSON]", Summary: "raise an external event", MinArgs: 2, MaxArgs: 3, Run: runRaise},
 	{commandSpec: commandSpec{Name: "terminate", Flags: []flagSpec{{Name: "reason", Kind: stringFlag, Value: "TEXT", Usage: "why (becomes the output)"}}},
@@ -63,6 +66,7 @@ var commands = []*command{
 		{Name: "name", Kind: stringFlag, Value: "NAME", Usage: "only entities of this name"},
 		{Name: "state", Kind: boolFlag, Usage: "include each entity's state"},
 		{Name: "top", Kind: stringFlag, Value: "N", Default: "100", Usage: "at most N entities, following continuation tokens (0: all)"},
+		pageSizeFlag,
 	}}, Synopsis: "", Summary: "list entities", MinArgs: 0, MaxArgs: 0, Run: runEntityList},
 	{commandSpec: commandSpec{Name: "entity delete"}, Synopsis: "NAME KEY", Summary: "delete an entity's state", MinArgs: 2, MaxArgs: 2, Run: runEntityDelete},
 	{commandSpec: commandSpec{Name: "poison list", Flags: []flagSpec{
@@ -116,16 +120,22 @@ func jsonArg(cmd, what, s string) ([]byte, error) {
 }
 
 // topArg reads a --top flag: a count, 0 for no limit.
-func topArg(p *parsed, cmd string, def int) (int, error) {
-	if !p.Has("top") {
+func topArg(p *parsed, cmd string, def int) (int, error) { return countArg(p, cmd, "top", def, 0) }
+
+// countArg reads a count flag of at least low.
+func countArg(p *parsed, cmd, name string, def, low int) (int, error) {
+	if !p.Has(name) {
 		return def, nil
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(p.Str("top")))
-	if err != nil || n < 0 {
-		return 0, usagef(cmd, "--top wants a count, got %q", p.Str("top"))
+	n, err := strconv.Atoi(strings.TrimSpace(p.Str(name)))
+	if err != nil || n < low {
+		return 0, usagef(cmd, "--%s wants a count of at least %d, got %q", name, low, p.Str(name))
 	}
 	return n, nil
 }
+
+// maxPageSize is the largest page the engine serves.
+const maxPageSize = 1000
 
 var runtimeStatuses = []string{"Pending", "Running", "Completed", "ContinuedAsNew", "Failed", "Terminated", "Suspended"}
 
@@ -304,10 +314,14 @@ func runList(ctx context.Context, r *runCtx, p *parsed) error {
 		q.Set("instanceIdPrefix", pre)
 	}
 	q.Set("showInput", "false")
+	pageSize, err := countArg(p, "list", "page-size", 100, 1)
+	if err != nil {
+		return err
+	}
 	name := p.Str("name")
 	var rows []json.RawMessage
 	var list []statusBody
-	more, err := r.client.pages(ctx, request{method: http.MethodGet, path: []string{"instances"}, query: q}, "list instances", top, name != "",
+	more, err := r.client.pages(ctx, request{method: http.MethodGet, path: []string{"instances"}, query: q}, "list instances", top, min(pageSize, maxPageSize), name != "",
 		func(item json.RawMessage) (bool, error) {
 			var s statusBody
 			if err := json.Unmarshal(item, &s); err != nil {
@@ -333,22 +347,23 @@ func runList(ctx context.Context, r *runCtx, p *parsed) error {
 		return err
 	}
 	if more {
-		fmt.Fprintf(r.errOut, "(showing the first %d; more match: raise --top, or --top 0 for all)\n", top)
+		fmt.Fprintf(r.errOut, "(showing the first %d; there may be more: raise --top, or --top 0 for all)\n", top)
 	}
 	return nil
 }
 
 // pages follows continuation tokens, handing each item to keep, until top items were
 // kept (0: no limit) or the last page. It reports whether more items may remain.
-// filtered says keep drops items, so pages are asked for in full.
-func (c *client) pages(ctx context.Context, req request, what string, top int, filtered bool, keep func(json.RawMessage) (bool, error)) (bool, error) {
+// Pages hold at most pageSize items, fewer when only the rest of top is wanted, unless
+// filtered says keep drops items.
+func (c *client) pages(ctx context.Context, req request, what string, top, pageSize int, filtered bool, keep func(json.RawMessage) (bool, error)) (bool, error) {
 	kept := 0
 	for {
 		q := url.Values{}
 		for k, v := range req.query {
 			q[k] = v
 		}
-		size := 1000
+		size := pageSize
 		if top > 0 && !filtered {
 			size = min(top-kept, size)
 		}
@@ -581,9 +596,13 @@ func runEntityList(ctx context.Context, r *runCtx, p *parsed) error {
 	if state {
 		q.Set("fetchState", "true")
 	}
+	pageSize, err := countArg(p, "entity list", "page-size", 100, 1)
+	if err != nil {
+		return err
+	}
 	var rows []json.RawMessage
 	var list []entityBody
-	more, err := r.client.pages(ctx, request{method: http.MethodGet, path: path, query: q}, "list entities", top, false,
+	more, err := r.client.pages(ctx, request{method: http.MethodGet, path: path, query: q}, "list entities", top, min(pageSize, maxPageSize), false,
 		func(item json.RawMessage) (bool, error) {
 			var e entityBody
 			if err := json.Unmarshal(item, &e); err != nil {
@@ -614,7 +633,7 @@ func runEntityList(ctx context.Context, r *runCtx, p *parsed) error {
 		return err
 	}
 	if more {
-		fmt.Fprintf(r.errOut, "(showing the first %d; more match: raise --top, or --top 0 for all)\n", top)
+		fmt.Fprintf(r.errOut, "(showing the first %d; there may be more: raise --top, or --top 0 for all)\n", top)
 	}
 	return nil
 }
