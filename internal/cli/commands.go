@@ -396,6 +396,10 @@ func (c *client) pages(ctx context.Context, req request, what string, top, pageS
 		if top > 0 && kept == top {
 			return true, nil
 		}
+		if next == req.continuation {
+			// A server that hands back the token it was given would page forever.
+			return false, fmt.Errorf("%s: the app answered the same continuation token twice", what)
+		}
 		req.continuation = next
 	}
 }

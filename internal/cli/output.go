@@ -145,7 +145,7 @@ func historyDetail(e map[string]json.RawMessage) string {
 	for _, k := range keys {
 		v := compact(e[k])
 		var s string
-		if json.Unmarshal(e[k], &s) == nil {
+		if strings.HasPrefix(v, `"`) && json.Unmarshal(e[k], &s) == nil {
 			v = s
 		}
 		parts = append(parts, k+"="+v)
