@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -336,9 +335,6 @@ func TestCLI(t *testing.T) {
 	})
 
 	t.Run("poison list", func(t *testing.T) {
-		if r := do(t, "GET", api+"/poison", ""); r.Status == http.StatusNotFound {
-			t.Skipf("GET %s/poison is not served by this branch (it comes with 'mgmt: taskhub and poison endpoints' on branch dash)", mgmtPath)
-		}
 		ctx := testenv.Context(t, 30*time.Second)
 		qname := h.hub + "-orchestrator"
 		q, err := w.App.Hub.Account().Queue(ctx, qname)
