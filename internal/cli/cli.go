@@ -150,7 +150,7 @@ func newClient(p *parsed, o *Options) (*client, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usagef("", "--url %q is not an http(s) URL", p.Str("url"))
+		return nil, usagef("", "URL %q (--url or $%s) is not an http(s) URL", raw, EnvURL)
 	}
 	base := strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/")
 	// A URL that already names the management API (a check-status URL's stem) is
