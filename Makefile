@@ -7,6 +7,7 @@ PORT ?= 7071
 
 build:
 	$(GO) build -o bin/handler ./handler
+	$(GO) build -o bin/durable ./cmd/durable
 
 ## run: start Azurite (data kept in .azurite/) and the handler standalone on :$(PORT)
 run: build
