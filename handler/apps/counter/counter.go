@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/handler/apps/checked"
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/httpapi"
 	"github.com/durablego/durablefunctions/internal/httpx"
@@ -40,7 +41,11 @@ func Entity(ctx durable.EntityContext) error {
 		if err := ctx.GetInput(&n); err != nil {
 			return fmt.Errorf("add needs an integer input: %w", err)
 		}
-		return ctx.SetState(value + n)
+		sum, err := checked.Add("counter", value, n)
+		if err != nil {
+			return err
+		}
+		return ctx.SetState(sum)
 	case "reset":
 		return ctx.SetState(int64(0))
 	case "get":
