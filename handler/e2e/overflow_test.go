@@ -82,7 +82,7 @@ func TestSampleRoutesRefuseOutOfRange(t *testing.T) {
 	t.Run("counter", func(t *testing.T) {
 		accepted(t, "POST", "/counter/full/add?value="+maxInt, "")
 		waitInt(t, "/counter/full", "value", maxInt)
-		accepted(t, "POST", "/counter/full/add?value=1", "") // refused by the entity
+		accepted(t, "POST", "/counter/full/add?value=1", "")  // refused by the entity
 		accepted(t, "POST", "/counter/full/add?value=-7", "") // applied after it
 		waitInt(t, "/counter/full", "value", strconv.FormatInt(math.MaxInt64-7, 10))
 		accepted(t, "POST", "/counter/low/add?value=-9223372036854775808", "")
