@@ -169,8 +169,7 @@ func HTTP(hub *engine.Hub) http.Handler {
 				return
 			}
 			in, _ := json.Marshal(n)
-			if err := hub.SignalEntity(r.Context(), durable.NewEntityID(EntityName, segs[0]), "deposit", in, nil); err != nil {
-				httpapi.SignalError(w, fmt.Sprintf("account %q", segs[0]), err)
+			if !httpapi.SignalFromRequest(w, r, hub, durable.NewEntityID(EntityName, segs[0]), "deposit", in, fmt.Sprintf("account %q", segs[0])) {
 				return
 			}
 			httpx.WriteJSON(w, http.StatusAccepted, map[string]any{"account": segs[0], "operation": "deposit", "amount": n})

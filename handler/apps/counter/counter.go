@@ -112,13 +112,7 @@ func HTTP(hub *engine.Hub) http.Handler {
 			return
 		}
 		id := durable.NewEntityID(EntityName, key)
-		idem, err := httpapi.IdempotencyKey(r)
-		if err != nil {
-			httpx.Error(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		if err := hub.SignalEntity(r.Context(), id, op, input, &engine.SignalOptions{IdempotencyKey: idem}); err != nil {
-			httpapi.SignalError(w, id.String(), err)
+		if !httpapi.SignalFromRequest(w, r, hub, id, op, input, id.String()) {
 			return
 		}
 		resp := map[string]any{"entity": id.String(), "key": key, "operation": op, "status": "accepted"}
