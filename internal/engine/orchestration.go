@@ -283,7 +283,12 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 			// in flight): keep them for the start to find.
 			if !st.exists && !hasStartPending(due) {
 				h.log.Warn("messages for unknown instance dropped", "instance", id, "count", len(consumed))
-				return false, h.deleteRows(ctx, p.pk, deleteOps(p.pk, consumed))
+				// Their large values were copied here on delivery: they go too.
+				payloads := map[string]int{}
+				for _, r := range due[:len(consumed)] {
+					envelopePayloads(p.pk, []*Envelope{r.env}, payloads)
+				}
+				return false, h.deleteRows(ctx, p.pk, append(deleteOps(p.pk, consumed), payloadDeleteOps(p.pk, payloads)...))
 			}
 			return false, nil
 		}

@@ -141,9 +141,8 @@ func Submit(hub *engine.Hub) http.Handler {
 			return
 		}
 		in, _ := durable.Marshal(q)
-		id, err := hub.StartOrchestration(r.Context(), Orchestrator, "", in)
-		if err != nil {
-			httpapi.StartError(w, err)
+		id, ok := httpapi.StartFromRequest(w, r, hub, Orchestrator, in)
+		if !ok {
 			return
 		}
 		uri := httpapi.BaseURL(r) + "/api/status/" + id
