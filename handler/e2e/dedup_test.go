@@ -65,7 +65,7 @@ func TestEntityManyDistinctSenders(t *testing.T) {
 	}
 
 	start := time.Now()
-	const wave = 1000
+	const wave = 250
 	want, redelivered := int64(0), 0
 	for lo := 0; lo < n; lo += wave {
 		hi := min(lo+wave, n)
@@ -80,8 +80,14 @@ func TestEntityManyDistinctSenders(t *testing.T) {
 			}
 		}
 		want += int64(len(envs))
+		t0 := time.Now()
+		r0 := a.Hub.Account().Requests()
 		deliver(envs)
+		t1 := time.Now()
 		process()
+		if os.Getenv("DEDUP_DEBUG") != "" {
+			t.Logf("wave %d: deliver %s, process %s, %d requests %v", lo, t1.Sub(t0), time.Since(t1), a.Hub.Account().Requests()-r0, a.Hub.Account().RequestsByKind())
+		}
 
 		// Redeliveries of applied messages (a sender's outbox delivered again after a
 		// crash): the latest senders, some from the first wave, and a superseded

@@ -34,8 +34,8 @@ type SignalOptions struct {
 	// At delays delivery until then (scheduled signal).
 	At time.Time
 	// IdempotencyKey makes client retries safe: a second signal with the same key to
-	// the same entity is dropped within the retention window (IdempotencyRetention, and
-	// the most recent maxIdempotencyKeys keys per entity).
+	// the same entity is dropped for at least IdempotencyRetention after the first was
+	// applied, however many keys the entity sees.
 	IdempotencyKey string
 }
 

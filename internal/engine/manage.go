@@ -595,10 +595,13 @@ func (h *Hub) releaseIfOrphaned(ctx context.Context, id durable.EntityID, holder
 }
 
 // removeEmptyEntity deletes an empty entity's checkpoint if its partition holds
-// nothing else, conditionally on the ETag the scan read.
+// nothing else but expired sequence marks, conditionally on the ETag the scan read.
+// The marks go first (each conditionally on its own ETag), so that no mark outlives
+// its checkpoint; a mark that has not expired keeps the entity.
 func (h *Hub) removeEmptyEntity(ctx context.Context, cp *storage.Row) (bool, error) {
+	pk := storage.Quote(cp.PartitionKey)
 	rows, _, err := h.instances.Query(ctx, &storage.QueryOptions{
-		Filter: "PartitionKey eq " + storage.Quote(cp.PartitionKey) + " and RowKey ne " + storage.Quote(checkpointRK),
+		Filter: fmt.Sprintf("PartitionKey eq %s and ((RowKey gt %s and RowKey lt %s) or RowKey ge %s)", pk, storage.Quote(checkpointRK), storage.Quote(markPfx), storage.Quote(markEnd)),
 		Select: []string{"RowKey"},
 		Top:    1,
 	})
@@ -607,6 +610,25 @@ func (h *Hub) removeEmptyEntity(ctx context.Context, cp *storage.Row) (bool, err
 	}
 	if len(rows) > 0 {
 		return false, nil
+	}
+	now := h.now()
+	q := &storage.QueryOptions{Filter: fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", pk, storage.Quote(markPfx), storage.Quote(markEnd))}
+	for {
+		marks, next, err := h.instances.Query(ctx, q)
+		if err != nil {
+			return false, err
+		}
+		deletes, _, _ := sweepStep(cp.PartitionKey, marks, "", now)
+		if len(deletes) < len(marks) {
+			return false, nil // a mark that can still matter
+		}
+		if err := h.deleteMarks(ctx, cp.PartitionKey, deletes); err != nil {
+			return false, err
+		}
+		if next == "" {
+			break
+		}
+		q.Continuation = next
 	}
 	err = h.instances.Delete(ctx, cp.PartitionKey, checkpointRK, cp.ETag)
 	if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
