@@ -218,12 +218,14 @@ func (h *Hub) entityEpisodeOnce(ctx context.Context, id string, eid durable.Enti
 			continue // held back until the critical section ends
 		}
 		sequenced := env.Seq > 0 && env.Sender != ""
-		// Each row costs its delete in the commit, and a sender's first row its mark.
+		// Each row costs its delete in the commit, and a sender's first row its mark
+		// (the first row of an episode always fits, whatever MaxInboxPerEpisode says).
 		cost := 1
 		if sequenced && book.adds(env.Sender) {
 			cost = 2
 		}
-		if len(consumed)+len(book.order)+cost > limit || out.pending > 500 || (readMarks && sequenced && book.uncertain(env.Sender)) {
+		full := len(consumed) > 0 && (len(consumed)+len(book.order)+cost > limit || out.pending > 500)
+		if full || (readMarks && sequenced && book.uncertain(env.Sender)) {
 			more = true
 			break
 		}
