@@ -528,7 +528,7 @@ func (h *Hub) DeleteEntity(ctx context.Context, id durable.EntityID) (bool, erro
 		if !st.HasState && len(garbage) == 0 {
 			return deleted, nil
 		}
-		removeAll := !others && !young && len(keep) == 0 && len(st.Seqs) == 0 && st.NextSeq == 0
+		removeAll := !others && !young && len(keep) == 0 && len(st.Recent) == 0 && len(st.Legacy) == 0 && st.NextSeq == 0
 		var cpOp storage.Op
 		if removeAll {
 			cpOp = storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: p.pk, RowKey: checkpointRK}, ETag: st.etag}
@@ -709,22 +709,34 @@ func (h *Hub) releaseIfOrphaned(ctx context.Context, id durable.EntityID, holder
 }
 
 // removeEmptyEntity deletes an empty entity's partition if it holds nothing but the
-// checkpoint and payload rows (left by values it once held: with no state and no
-// messages, nothing refers to them), conditionally on the ETag the scan read.
+// checkpoint, payload rows (left by values it once held: with no state and no
+// messages, nothing refers to them) and expired sequence marks, conditionally on the
+// ETag the scan read. The marks go first (each conditionally on its own ETag), so that
+// no mark outlives its checkpoint; a mark that has not expired keeps the entity.
 func (h *Hub) removeEmptyEntity(ctx context.Context, cp *storage.Row) (bool, error) {
 	rows, err := h.partitionRows(ctx, cp.PartitionKey)
 	if err != nil {
 		return false, err
 	}
 	ops := []storage.Op{{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: cp.PartitionKey, RowKey: checkpointRK}, ETag: cp.ETag}}
+	hasMarks := false
 	for _, r := range rows {
 		if r.RowKey == checkpointRK {
+			continue
+		}
+		if r.RowKey >= markPfx && r.RowKey < markEnd {
+			hasMarks = true
 			continue
 		}
 		if _, isPayload := payloadIDOf(r.RowKey); !isPayload {
 			return false, nil
 		}
 		ops = append(ops, storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: cp.PartitionKey, RowKey: r.RowKey}})
+	}
+	if hasMarks {
+		if ok, err := h.deleteExpiredMarks(ctx, cp.PartitionKey); !ok || err != nil {
+			return false, err
+		}
 	}
 	n := min(len(ops), storage.MaxBatchOps)
 	err = h.instances.Batch(ctx, cp.PartitionKey, ops[:n])
@@ -736,4 +748,28 @@ func (h *Hub) removeEmptyEntity(ctx context.Context, cp *storage.Row) (bool, err
 	}
 	h.payloads.dropPartition(cp.PartitionKey)
 	return true, h.deleteRows(ctx, cp.PartitionKey, ops[n:])
+}
+
+// deleteExpiredMarks deletes every sequence mark of the partition if all have
+// expired; it reports false (deleting nothing more) at the first that has not.
+func (h *Hub) deleteExpiredMarks(ctx context.Context, pk string) (bool, error) {
+	now := h.now()
+	q := &storage.QueryOptions{Filter: fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", storage.Quote(pk), storage.Quote(markPfx), storage.Quote(markEnd))}
+	for {
+		marks, next, err := h.instances.Query(ctx, q)
+		if err != nil {
+			return false, err
+		}
+		deletes, _, _ := sweepStep(pk, marks, "", now)
+		if len(deletes) < len(marks) {
+			return false, nil // a mark that can still matter
+		}
+		if err := h.deleteMarks(ctx, pk, deletes); err != nil {
+			return false, err
+		}
+		if next == "" {
+			return true, nil
+		}
+		q.Continuation = next
+	}
 }
