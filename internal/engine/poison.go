@@ -90,7 +90,7 @@ func (h *Hub) reportPoisonedBatch(ctx context.Context, rec PoisonRecord) error {
 		}
 		groups[k] = append(groups[k], history.Event{Type: history.TaskFailed, ID: -1, Timestamp: now, TaskID: w.TaskID,
 			Failure: &durable.FailureDetails{ErrorType: PoisonErrorType, ErrorMessage: fmt.Sprintf(
-				"activity %s (task %d) was given up on: its message %s on queue %s %s", w.Name, w.TaskID, rec.MessageID, rec.Queue, rec.Reason)}})
+				"activity %s (task %d) was given up on (message %s on queue %s): %s", w.Name, w.TaskID, rec.MessageID, rec.Queue, rec.Reason)}})
 	}
 	var errs []error
 	for _, k := range order {

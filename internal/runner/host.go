@@ -97,7 +97,7 @@ func invokeFromHost(w http.ResponseWriter, r *http.Request, app *funcmeta.App, f
 			if onPoison != nil && info.DequeueCount >= maxDequeue {
 				reason := fmt.Sprintf("failed %d times (maxDequeueCount %d), last error: %v", info.DequeueCount, maxDequeue, err)
 				if errors.Is(err, ErrPoison) {
-					reason = err.Error()
+					reason = poisonReason(err)
 				}
 				errs.set(info.ID, nil)
 				onPoison(ctx, f.Trigger.QueueName, info.ID, string(body), reason)
@@ -145,4 +145,9 @@ func invokeQueue(ctx context.Context, app *funcmeta.App, f *funcmeta.Function, f
 		body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
 	}
 	return fn(ctx, body)
+}
+
+// poisonReason is the reason an ErrPoison error gives, without the sentinel's prefix.
+func poisonReason(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrPoison.Error()+": ")
 }

@@ -215,7 +215,7 @@ func (p *Poller) handle(work context.Context, f *funcmeta.Function, q storage.Qu
 		}
 	case errors.Is(err, ErrPoison):
 		p.errs.set(m.ID, nil)
-		p.poison(work, q, m, err.Error())
+		p.poison(work, q, m, poisonReason(err))
 	case m.DequeueCount >= maxDequeue:
 		p.errs.set(m.ID, nil)
 		p.poison(work, q, m, fmt.Sprintf("failed %d times (maxDequeueCount %d), last error: %v", m.DequeueCount, maxDequeue, err))
