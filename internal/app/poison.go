@@ -17,11 +17,14 @@ import (
 // answers ErrPoison instead, so both modes poison the message through the app's
 // poison hook, which reports every task as failed to its orchestration
 // (engine.Hub.HandlePoison). A batch therefore runs at most maxDequeueCount-1 times,
-// standalone and under the host alike.
+// standalone and under the host alike (with maxDequeueCount 1, once, and a batch that
+// kills the worker is left to the sweep's re-drive).
 func activityHandler(hub *engine.Hub) runner.QueueFunc {
 	run := poisonOnBad(hub.HandleActivityBatch)
 	return func(ctx context.Context, b []byte) error {
-		if d, ok := runner.DeliveryFrom(ctx); ok && d.Final() {
+		// With maxDequeueCount 1 the only delivery is also the last: run it (a crash
+		// then goes unreported, and the sweep re-drives the work later).
+		if d, ok := runner.DeliveryFrom(ctx); ok && d.Final() && d.MaxDequeueCount > 1 {
 			last := d.LastError
 			if last == "" {
 				last = "none reported (the worker running it stopped: crash, kill or timeout)"
