@@ -9,8 +9,12 @@ import (
 )
 
 func TestPendingActivities(t *testing.T) {
-	sched := func(id int) history.Event { return history.Event{Type: history.TaskScheduled, ID: id, Name: fmt.Sprint("a", id)} }
-	done := func(typ history.EventType, task int) history.Event { return history.Event{Type: typ, ID: -1, TaskID: task} }
+	sched := func(id int) history.Event {
+		return history.Event{Type: history.TaskScheduled, ID: id, Name: fmt.Sprint("a", id)}
+	}
+	done := func(typ history.EventType, task int) history.Event {
+		return history.Event{Type: typ, ID: -1, TaskID: task}
+	}
 	cases := []struct {
 		name      string
 		past, new []history.Event
