@@ -31,16 +31,25 @@ type entityState struct {
 	MarksCursor string
 	Lock        *lockHolder
 	NextSeq     int64
-	Created     time.Time
-	Modified    time.Time
-	etag        string
-	exists      bool
+	// Attempt marks an operation being applied carefully (after a worker died during
+	// an episode): if the worker dies again, the next episode finds the mark.
+	Attempt  *opAttempt
+	Created  time.Time
+	Modified time.Time
+	etag     string
+	exists   bool
 }
 
 // lockHolder is the critical section that owns an entity.
 type lockHolder struct {
 	Origin string `json:"origin"`
 	TaskID int    `json:"taskId"`
+}
+
+// opAttempt counts careful attempts to apply the operation in inbox row Row.
+type opAttempt struct {
+	Row string `json:"row"`
+	N   int    `json:"n"`
 }
 
 // maxEntityBatch keeps an entity commit (checkpoint + consumed rows + a few outbox
@@ -71,6 +80,12 @@ func decodeEntity(id durable.EntityID, row *storage.Row) (*entityState, error) {
 		st.Lock = &lockHolder{}
 		if err := json.Unmarshal([]byte(b), st.Lock); err != nil {
 			return nil, fmt.Errorf("entity %s: corrupt lock: %w", id, err)
+		}
+	}
+	if b := row.String("Attempt"); b != "" {
+		st.Attempt = &opAttempt{}
+		if err := json.Unmarshal([]byte(b), st.Attempt); err != nil {
+			return nil, fmt.Errorf("entity %s: corrupt attempt mark: %w", id, err)
 		}
 	}
 	st.NextSeq = row.Int("NextSeq")
@@ -112,6 +127,10 @@ func (st *entityState) row(pk string, now time.Time) (*storage.Row, error) {
 	if st.Lock != nil {
 		b, _ := json.Marshal(st.Lock)
 		r.Props["Lock"] = string(b)
+	}
+	if st.Attempt != nil {
+		b, _ := json.Marshal(st.Attempt)
+		r.Props["Attempt"] = string(b)
 	}
 	return r, nil
 }
@@ -210,6 +229,33 @@ func (h *Hub) entityEpisodeOnce(ctx context.Context, id string, eid durable.Enti
 	var out outgoing
 	var consumed []string
 	done := make([]bool, len(due))
+	// Careful mode, after a worker died in the middle of an episode of this entity (the
+	// wake-up is a redelivery, or an attempt mark is left): apply one operation per
+	// episode and mark it durably before running it, so an operation that kills the
+	// worker every time is recognised and poisoned instead of blocking the entity.
+	var poisoned *durable.FailureDetails
+	poisonedRow := ""
+	budget, _ := ctx.Value(carefulKey{}).(*carefulBudget)
+	if st.Attempt != nil || budget != nil && budget.left > 0 {
+		limit = 1
+		if budget != nil && budget.left > 0 {
+			budget.left--
+		}
+		if r := firstEligible(st, due); r != nil && runsUserCode(book, r.env) {
+			n := 1
+			if st.Attempt != nil && st.Attempt.Row == r.rk {
+				n = st.Attempt.N + 1
+			}
+			if n > h.carefulAttempts() {
+				poisonedRow = r.rk
+				poisoned = &durable.FailureDetails{ErrorType: PoisonErrorType, ErrorMessage: fmt.Sprintf(
+					"entity %s operation %q was given up on: the worker stopped (crash, kill or timeout) each of the %d times it was applied (maxDequeueCount %d); the entity skipped it and serves later operations",
+					id, r.env.Op.Operation, n, h.cfg.MaxDequeueCount)}
+			} else if err := h.markAttempt(ctx, p, st, r.rk, n, now); err != nil {
+				return false, false, err
+			}
+		}
+	}
 	for i := 0; i < len(due); i++ {
 		if done[i] {
 			continue
@@ -239,7 +285,11 @@ func (h *Hub) entityEpisodeOnce(ctx context.Context, id string, eid durable.Enti
 			h.log.Warn("entity message without operation dropped", "entity", id, "message", env.ID)
 			continue
 		}
-		unlocked := h.applyEntityOp(st, env, fn, known, &out, now)
+		var poison *durable.FailureDetails
+		if due[i].rk == poisonedRow {
+			poison = poisoned
+		}
+		unlocked := h.applyEntityOp(st, env, fn, known, poison, &out, now)
 		if unlocked {
 			i = -1 // an unlock lets held-back messages in: rescan in arrival order
 		}
@@ -281,6 +331,7 @@ func (h *Hub) entityEpisodeOnce(ctx context.Context, id string, eid durable.Enti
 	markOps := book.commitOps(p.pk, now, max(migrate, 0))
 	guessed = book.optimistic()
 
+	st.Attempt = nil // whatever was attempted finished (or was poisoned) in this episode
 	ops := make([]storage.Op, 0, 1+len(consumed)+len(markOps)+len(obRows))
 	cp, err := st.row(p.pk, now)
 	if err != nil {
@@ -308,6 +359,9 @@ func (h *Hub) entityEpisodeOnce(ctx context.Context, id string, eid durable.Enti
 	crashPoint(FaultAfterCommit)
 	if isRef(storedState) && !bytes.Equal(storedState, st.State) {
 		h.deletePayload(ctx, storedState) // the old state's rows are garbage now
+	}
+	if poisoned != nil {
+		h.recordPoisonedOp(ctx, id, due, poisonedRow, poisoned)
 	}
 	if err := h.deliverOutbox(ctx, p.pk, obRows); err != nil {
 		// Committed: the outbox is delivered by whoever loads the instance next.
@@ -351,7 +405,8 @@ func (h *Hub) rearm(ctx context.Context, id string, next, now time.Time) {
 }
 
 // applyEntityOp applies one message to st; it reports whether a lock was released.
-func (h *Hub) applyEntityOp(st *entityState, env *Envelope, fn durable.Entity, known bool, out *outgoing, now time.Time) (unlocked bool) {
+// A non-nil poison fails the operation with that failure without running it.
+func (h *Hub) applyEntityOp(st *entityState, env *Envelope, fn durable.Entity, known bool, poison *durable.FailureDetails, out *outgoing, now time.Time) (unlocked bool) {
 	op := env.Op
 	self := st.ID.String()
 	send := func(target string, e *Envelope) {
@@ -383,9 +438,14 @@ func (h *Hub) applyEntityOp(st *entityState, env *Envelope, fn durable.Entity, k
 	}
 	var result json.RawMessage
 	var failure *durable.FailureDetails
-	if !known {
+	switch {
+	case poison != nil:
+		failure = poison
+		st.Modified = now
+	case !known:
 		failure = &durable.FailureDetails{ErrorType: "UnknownEntity", ErrorMessage: fmt.Sprintf("no entity function named %q", st.ID.Name)}
-	} else {
+	default:
+		crashOn("operation", op.Operation, 0)
 		ec := &entityContext{st: st, op: op, id: st.ID, log: h.log.With("entity", self, "operation", op.Operation), now: now}
 		savedState, savedHas := st.State, st.HasState
 		err := runEntity(fn, ec)

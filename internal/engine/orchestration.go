@@ -28,8 +28,13 @@ type orchState struct {
 	Parent       *history.ParentInfo
 	HistRows     int64
 	Seqs         map[string]seqMark
-	etag         string
-	exists       bool
+	// RedriveAt is when the sweep sends the instance's outstanding activity work again
+	// if nothing has happened by then (zero: no activity outstanding); Redrives counts
+	// the re-drives since the last episode, for back-off.
+	RedriveAt time.Time
+	Redrives  int64
+	etag      string
+	exists    bool
 }
 
 func decodeOrch(id string, row *storage.Row) (*orchState, error) {
@@ -48,6 +53,8 @@ func decodeOrch(id string, row *storage.Row) (*orchState, error) {
 	st.Output = nilIfEmpty(storage.GetChunked(row, "Output"))
 	st.CustomStatus = nilIfEmpty(storage.GetChunked(row, "CustomStatus"))
 	st.HistRows = row.Int("HistRows")
+	st.RedriveAt = row.Time("RedriveAt")
+	st.Redrives = row.Int("Redrives")
 	if s := row.String("Failure"); s != "" {
 		st.Failure = &durable.FailureDetails{}
 		if err := json.Unmarshal([]byte(s), st.Failure); err != nil {
@@ -105,6 +112,12 @@ func (st *orchState) row(pk string) (*storage.Row, error) {
 		b, _ := json.Marshal(st.Seqs)
 		if err := storage.SetChunked(r.Props, "Seqs", b); err != nil {
 			return nil, err
+		}
+	}
+	if !st.RedriveAt.IsZero() && (st.Status == durable.StatusRunning || st.Status == durable.StatusSuspended) {
+		r.Props["RedriveAt"] = st.RedriveAt
+		if st.Redrives > 0 {
+			r.Props["Redrives"] = st.Redrives
 		}
 	}
 	return r, nil
@@ -386,6 +399,11 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 		more = true
 	}
 
+	// The sweep's cue for work that only a queue held and that was lost (see Sweep).
+	st.RedriveAt, st.Redrives = time.Time{}, 0
+	if (st.Status == durable.StatusRunning || st.Status == durable.StatusSuspended) && len(pendingActivities(past, res.NewEvents)) > 0 {
+		st.RedriveAt = now.Add(h.cfg.RedriveAfter)
+	}
 	hrows, err := historyRows(p.pk, exec, st.HistRows, res.NewEvents)
 	if err != nil {
 		return false, h.failTooLarge(ctx, p, st, consumed, err)
