@@ -98,11 +98,15 @@ func run() error {
 			log.Warn("no function keys configured (FUNCTIONS_MASTER_KEY, FUNCTIONS_HOST_KEYS): routes that need a key answer 401")
 		}
 	}
+	sopts, err := runner.ServerOptionsFromSettings(os.Getenv)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := runner.NewServer(h, sopts)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	mode := "host"

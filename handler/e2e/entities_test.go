@@ -18,7 +18,6 @@ import (
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/runner"
 	"github.com/durablego/durablefunctions/internal/testenv"
-	"net/http/httptest"
 )
 
 // testRoot copies the app's host.json and function folders into a temporary root and
@@ -74,7 +73,7 @@ func (h *harness) startCustomWorker(root string, register func(*durable.Registry
 		h.t.Fatal(err)
 	}
 	wctx, cancel := context.WithCancel(context.Background())
-	w := &worker{App: a, Server: httptest.NewServer(handler), cancel: cancel, done: make(chan struct{})}
+	w := &worker{App: a, Server: newServer(handler, nil), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		_ = a.RunWorkers(wctx, &runner.PollerOptions{Lease: 10 * time.Second, MinPollingInterval: 20 * time.Millisecond})
