@@ -112,19 +112,9 @@ func WriteStarted(w http.ResponseWriter, r *http.Request, instanceID string) {
 	httpx.WriteJSON(w, http.StatusAccepted, cs)
 }
 
-// StartError maps a StartOrchestration error to an HTTP answer.
-func StartError(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, engine.ErrUnknownOrchestrator):
-		httpx.Error(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, engine.ErrInstanceExists):
-		httpx.Error(w, http.StatusConflict, err.Error())
-	case errors.Is(err, engine.ErrInvalidInstanceID):
-		httpx.Error(w, http.StatusBadRequest, err.Error())
-	default:
-		httpx.Errorf(w, http.StatusServiceUnavailable, "could not start orchestration: %v", err)
-	}
-}
+// StartError maps a StartOrchestration error to an HTTP answer: the caller's mistakes
+// get 4xx with the reason; storage trouble a generic 503/500 (WriteError).
+func StartError(w http.ResponseWriter, err error) { WriteError(w, nil, err) }
 
 // Start serves POST /api/orchestrators/{name}[/{instanceId}] with the body as input.
 func Start(hub *engine.Hub) http.Handler {
@@ -161,17 +151,18 @@ type PublicStatus struct {
 }
 
 // Status serves GET /api/status/{id}: id, status and result only — never input,
-// history, management URLs or keys.
+// history, management URLs or keys. An id that cannot exist (not UTF-8, too long)
+// gets 400 without touching storage.
 func Status(hub *engine.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := mux.Vars(r)["id"]
 		s, err := hub.GetStatus(r.Context(), id, nil)
 		switch {
-		case errors.Is(err, engine.ErrInstanceNotFound), errors.Is(err, engine.ErrInvalidInstanceID):
+		case errors.Is(err, engine.ErrInstanceNotFound):
 			httpx.Error(w, http.StatusNotFound, "Job not found")
 			return
 		case err != nil:
-			httpx.Errorf(w, http.StatusServiceUnavailable, "could not read status: %v", err)
+			WriteError(w, r, err)
 			return
 		}
 		res := s.Output
@@ -205,19 +196,15 @@ func IdempotencyKey(r *http.Request) (string, error) {
 	return k, nil
 }
 
-// SignalError maps a SignalEntity error: bad keys and unknown entities are the
-// caller's fault (400/404); anything else is storage trouble worth retrying (503).
+// SignalError maps a SignalEntity (or ReadEntity) error: bad keys, unknown entities
+// and oversize inputs are the caller's fault (400/404/413, with what); storage trouble
+// gets a generic 503 + Retry-After (or 500), its details logged only.
 func SignalError(w http.ResponseWriter, what string, err error) {
-	switch {
-	case errors.Is(err, engine.ErrUnknownEntity):
-		httpx.Errorf(w, http.StatusNotFound, "could not signal %s: %v", what, err)
-	case errors.Is(err, engine.ErrPayloadTooLarge):
-		httpx.Errorf(w, http.StatusRequestEntityTooLarge, "could not signal %s: %v", what, err)
-	case errors.Is(err, engine.ErrInvalidKey):
-		httpx.Errorf(w, http.StatusBadRequest, "could not signal %s: %v", what, err)
-	default:
-		httpx.Errorf(w, http.StatusServiceUnavailable, "could not signal %s: %v", what, err)
+	if code := StatusOf(err); code != 0 {
+		httpx.Errorf(w, code, "could not signal %s: %v", what, err)
+		return
 	}
+	WriteInternalError(w, nil, err)
 }
 
 // StartAndRespond starts orchestrator with input (JSON-encoded) and answers as DF's

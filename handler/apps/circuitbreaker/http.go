@@ -12,8 +12,8 @@ import (
 
 	"github.com/durablego/durablefunctions/durable"
 	"github.com/durablego/durablefunctions/internal/engine"
+	"github.com/durablego/durablefunctions/internal/httpapi"
 	"github.com/durablego/durablefunctions/internal/httpx"
-	"github.com/durablego/durablefunctions/internal/storage"
 	"github.com/gorilla/mux"
 )
 
@@ -53,8 +53,8 @@ func HTTP(hub *engine.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vars := mux.Vars(r)
 		name, verb := vars["name"], strings.ToLower(vars["action"])
-		if err := storage.ValidateKey("circuit name", name); err != nil {
-			httpx.Error(w, http.StatusBadRequest, err.Error())
+		if err := engine.ValidateEntityID(durable.NewEntityID(EntityName, name)); err != nil {
+			httpx.Errorf(w, http.StatusBadRequest, "circuit name: %v", err)
 			return
 		}
 		if verb == "" {
@@ -88,7 +88,7 @@ func HTTP(hub *engine.Hub) http.Handler {
 		}
 		id := durable.NewEntityID(EntityName, name)
 		if err := hub.SignalEntity(r.Context(), id, act.operation, input, nil); err != nil {
-			httpx.Errorf(w, http.StatusServiceUnavailable, "could not signal circuit %q: %v", name, err)
+			httpapi.SignalError(w, fmt.Sprintf("circuit %q", name), err)
 			return
 		}
 		resp := map[string]any{"name": name, "entity": id.String(), "operation": act.operation, "status": "accepted"}
@@ -102,7 +102,7 @@ func HTTP(hub *engine.Hub) http.Handler {
 func read(w http.ResponseWriter, r *http.Request, hub *engine.Hub, name string) {
 	snap, err := hub.ReadEntity(r.Context(), durable.NewEntityID(EntityName, name))
 	if err != nil {
-		httpx.Errorf(w, http.StatusServiceUnavailable, "could not read circuit %q: %v", name, err)
+		httpapi.WriteError(w, r, err)
 		return
 	}
 	st, err := statusOf(name, snap.Exists, snap.State)

@@ -161,7 +161,7 @@ func addValue(r *http.Request) (int64, error) {
 func read(w http.ResponseWriter, r *http.Request, hub *engine.Hub, key string) {
 	snap, err := hub.ReadEntity(r.Context(), durable.NewEntityID(EntityName, key))
 	if err != nil {
-		httpx.Errorf(w, http.StatusBadRequest, "could not read counter %q: %v", key, err)
+		httpapi.WriteError(w, r, err)
 		return
 	}
 	var value int64
