@@ -79,7 +79,7 @@ func TestLongestIDsWork(t *testing.T) {
 	h := newHarness(t, nil)
 	w := h.startWorker()
 	hub := w.App.Hub
-	ctx := testenv.Context(t, time.Minute) // one byte too long a row key never commits: it would hang
+	ctx := testenv.Context(t, time.Minute)           // one byte too long a row key never commits: it would hang
 	pad := func(prefix string, escaped int) string { // escaped: length once escaped
 		return prefix + strings.Repeat("a", escaped-len(prefix)-2) // '/' escapes to 3 bytes
 	}
