@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -161,14 +160,4 @@ func noInput([]byte, time.Time) (json.RawMessage, error) { return nil, nil }
 
 // decodeStrict decodes exactly one JSON value with no unknown fields, so typos such
 // as "treshold" are reported instead of silently keeping the old setting.
-func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("unexpected data after the JSON value")
-	}
-	return nil
-}
+func decodeStrict(body []byte, v any) error { return httpx.UnmarshalStrict(body, v) }
