@@ -40,7 +40,7 @@ func Register(reg *durable.Registry, d Deps) {
 func HTTP(hub *engine.Hub) map[string]http.Handler {
 	return map[string]http.Handler{
 		"counter_api":    counter.HTTP(hub),
-		"http_start":     httpapi.Start(hub),
+		"http_start":     httpapi.Start(hub, &httpapi.StarterOptions{Orchestrators: patterns.Startable}),
 		"get_status":     httpapi.Status(hub),
 		"submit_query":   asyncjob.Submit(hub),
 		"scoreboard_api": scoreboard.HTTP(hub),

@@ -14,8 +14,10 @@ import (
 	"context"
 	"github.com/durablego/durablefunctions/durable"
 	"github.com/durablego/durablefunctions/handler/apps"
+	"github.com/durablego/durablefunctions/handler/apps/patterns"
 	"github.com/durablego/durablefunctions/internal/app"
 	"github.com/durablego/durablefunctions/internal/engine"
+	"github.com/durablego/durablefunctions/internal/httpapi"
 	"github.com/durablego/durablefunctions/internal/runner"
 	"github.com/durablego/durablefunctions/internal/testenv"
 )
@@ -60,10 +62,19 @@ func testRoot(t testing.TB, extraEntities ...string) string {
 func (h *harness) startCustomWorker(root string, register func(*durable.Registry)) *worker {
 	h.t.Helper()
 	ctx := testenv.Context(h.t, time.Minute)
+	// The test's own orchestrators are startable through the public starter too.
+	scratch := durable.NewRegistry()
+	register(scratch)
+	startable := append(append([]string{}, patterns.Startable...), scratch.OrchestratorNames()...)
 	a, err := app.New(ctx, app.Options{Root: root, Getenv: h.vars.get, Logger: quietLogger(), Account: h.az.Account(h.t),
 		Register: func(reg *durable.Registry, d apps.Deps) {
 			apps.Register(reg, d)
 			register(reg)
+		},
+		HTTP: func(hub *engine.Hub) map[string]http.Handler {
+			m := apps.HTTP(hub)
+			m["http_start"] = httpapi.Start(hub, &httpapi.StarterOptions{Orchestrators: startable})
+			return m
 		}})
 	if err != nil {
 		h.t.Fatal(err)

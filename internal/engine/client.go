@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -143,11 +142,4 @@ func (h *Hub) ReadEntity(ctx context.Context, id durable.EntityID) (*EntitySnaps
 // a sender's outbox delivery does; tests use it to simulate redeliveries.
 func (h *Hub) DeliverForTest(ctx context.Context, target string, env *Envelope) error {
 	return h.sendEnvelopes(ctx, target, []*Envelope{env})
-}
-
-// IdempotentInstanceID derives the instance id of an orchestration started with an
-// Idempotency-Key: the same key (for the same orchestrator) always names the same
-// instance, so a retried start finds the first one instead of starting another.
-func IdempotentInstanceID(orchestrator, key string) string {
-	return uuid.NewSHA1(idNamespace, []byte("idem|"+strings.ToLower(orchestrator)+"|"+key)).String()
 }

@@ -40,6 +40,10 @@ type Config struct {
 	// MaxPayloadBytes is the largest input, output, result, event or state accepted
 	// (0 = DefaultMaxPayload).
 	MaxPayloadBytes int
+	// InstanceIDSecret keys the derivation of idempotent instance ids (at least
+	// MinInstanceIDSecret bytes; every process of the app must use the same). Empty:
+	// a random secret kept in the hub's secrets table.
+	InstanceIDSecret string
 }
 
 var hubNameRE = regexp.MustCompile(`^[a-z][a-z0-9]{2,40}$`)
@@ -69,6 +73,9 @@ type Hub struct {
 	wakes map[string]*wakeState
 
 	payloads payloadCache
+
+	smu    sync.Mutex
+	secret []byte // of idempotent instance ids, once known
 }
 
 // wakeState remembers this process's recent wake-ups of one instance, to coalesce a
@@ -120,7 +127,13 @@ func New(ctx context.Context, acct *storage.Account, cfg Config) (*Hub, error) {
 		norm[strings.ToLower(k)] = v
 	}
 	cfg.EntityQueues = norm
+	if cfg.InstanceIDSecret != "" && len(cfg.InstanceIDSecret) < MinInstanceIDSecret {
+		return nil, fmt.Errorf("%s must be at least %d characters", SettingInstanceIDSecret, MinInstanceIDSecret)
+	}
 	h := &Hub{cfg: cfg, acct: acct, log: cfg.Logger, queues: map[string]storage.Queue{}, inflight: map[string]*flight{}, wakes: map[string]*wakeState{}}
+	if cfg.InstanceIDSecret != "" {
+		h.secret = []byte(cfg.InstanceIDSecret)
+	}
 	var err error
 	if h.instances, err = acct.Table(ctx, InstancesTableName(cfg.TaskHub)); err != nil {
 		return nil, err

@@ -64,7 +64,11 @@ func (h *Hub) StartOrchestrationWith(ctx context.Context, name, instanceID strin
 		return id, err == nil, err
 	}
 	if instanceID == "" {
-		instanceID = IdempotentInstanceID(name, opts.IdempotencyKey)
+		secret, err := h.idSecret(ctx)
+		if err != nil {
+			return "", false, err
+		}
+		instanceID = IdempotentInstanceID(secret, name, opts.IdempotencyKey)
 	}
 	if s, err := h.GetStatus(ctx, instanceID, nil); err == nil && s.Name != "" {
 		return instanceID, false, nil

@@ -21,19 +21,26 @@ import (
 // payload maximum (larger values are stored out of line).
 const MaxInput = engine.DefaultMaxPayload
 
-// BaseURL is the scheme and host the caller used, honouring the forwarding headers a
-// front end (or the Functions host) sets.
+// BaseURL is the scheme and host the caller used. The forwarding headers a front end
+// sets (X-Forwarded-Proto, X-Forwarded-Host) count only where the app trusts them
+// (runner.TrustForwardedHeaders, setting DURABLE_TRUST_FORWARDED_HEADERS): anyone can
+// send them. A request rebuilt from a host invocation keeps the host's scheme.
 func BaseURL(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
-		scheme = p
+	if r.URL != nil && (r.URL.Scheme == "http" || r.URL.Scheme == "https") {
+		scheme = r.URL.Scheme
 	}
 	host := r.Host
-	if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
-		host = strings.TrimSpace(strings.Split(fh, ",")[0])
+	if runner.ForwardedHeadersTrusted(r) {
+		if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+			scheme = p
+		}
+		if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
+			host = strings.TrimSpace(strings.Split(fh, ",")[0])
+		}
 	}
 	if r.URL != nil && r.URL.Host != "" && host == "" {
 		host = r.URL.Host
@@ -116,10 +123,32 @@ func WriteStarted(w http.ResponseWriter, r *http.Request, instanceID string) {
 // get 4xx with the reason; storage trouble a generic 503/500 (WriteError).
 func StartError(w http.ResponseWriter, err error) { WriteError(w, nil, err) }
 
-// Start serves POST /api/orchestrators/{name}[/{instanceId}] with the body as input.
-func Start(hub *engine.Hub) http.Handler {
+// StarterOptions configure Start.
+type StarterOptions struct {
+	// Orchestrators lists (case-insensitively) the orchestrators the public starter
+	// may start. A function key meant for starting jobs must not start everything
+	// the app registers (a money transfer, say): any other name, registered or not,
+	// gets the same 404 as an unknown one, so the names of the others do not leak.
+	// Empty: none. The management API (master key) can start every orchestrator.
+	Orchestrators []string
+}
+
+// Start serves POST /api/orchestrators/{name}[/{instanceId}] with the body as input,
+// for the orchestrators opts allows.
+func Start(hub *engine.Hub, opts *StarterOptions) http.Handler {
+	allowed := map[string]bool{}
+	if opts != nil {
+		for _, n := range opts.Orchestrators {
+			allowed[strings.ToLower(n)] = true
+		}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vars := mux.Vars(r)
+		if !allowed[strings.ToLower(vars["name"])] {
+			// Word for word what the engine says of an unknown name.
+			StartError(w, fmt.Errorf("%w %q", engine.ErrUnknownOrchestrator, vars["name"]))
+			return
+		}
 		input, err := httpx.ReadJSON(r, MaxInput)
 		if errors.Is(err, httpx.ErrBadJSON) {
 			httpx.Error(w, http.StatusBadRequest, "request body must be JSON (it becomes the orchestration input)")
