@@ -311,6 +311,15 @@ func (r *Registry) Entity(name string) (Entity, bool) {
 	return fn, ok
 }
 
+// OrchestratorNames lists registered orchestrator names (lower case).
+func (r *Registry) OrchestratorNames() []string {
+	out := make([]string, 0, len(r.orchestrators))
+	for n := range r.orchestrators {
+		out = append(out, n)
+	}
+	return out
+}
+
 // EntityNames lists registered entity names (lower case).
 func (r *Registry) EntityNames() []string {
 	out := make([]string, 0, len(r.entities))

@@ -144,11 +144,15 @@ func (a *App) serve(log *slog.Logger, stdout io.Writer, root, addr string, stand
 			log.Warn("no function keys configured (FUNCTIONS_MASTER_KEY, FUNCTIONS_HOST_KEYS): routes that need a key answer 401")
 		}
 	}
+	sopts, err := runner.ServerOptionsFromSettings(os.Getenv)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := runner.NewServer(h, sopts)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	mode := "host"

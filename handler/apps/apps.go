@@ -35,7 +35,9 @@ func App() *funcapp.App {
 	}
 	fn := funcapp.Function
 	a.HTTP("counter_api", funcapp.Route{Path: "counter/{*path}", Methods: []string{"get", "post"}, Auth: fn}, hubHTTP(counter.HTTP))
-	a.HTTP("http_start", funcapp.Route{Path: "orchestrators/{name}/{instanceId?}", Methods: []string{"post"}, Auth: fn}, hubHTTP(httpapi.Start))
+	a.HTTP("http_start", funcapp.Route{Path: "orchestrators/{name}/{instanceId?}", Methods: []string{"post"}, Auth: fn}, hubHTTP(func(hub *engine.Hub) http.Handler {
+		return httpapi.Start(hub, &httpapi.StarterOptions{Orchestrators: patterns.Startable})
+	}))
 	a.HTTP("get_status", funcapp.Route{Path: "status/{id}", Methods: []string{"get"}, Auth: funcapp.Anonymous}, hubHTTP(httpapi.Status))
 	a.HTTP("submit_query", funcapp.Route{Path: "submit/query", Methods: []string{"get"}, Auth: fn}, hubHTTP(asyncjob.Submit))
 	a.HTTP("scoreboard_api", funcapp.Route{Path: "scoreboard/{key?}", Methods: []string{"get", "post"}, Auth: fn}, hubHTTP(scoreboard.HTTP))

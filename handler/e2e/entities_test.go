@@ -13,11 +13,13 @@ import (
 
 	"context"
 	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/handler/apps/patterns"
 	"github.com/durablego/durablefunctions/internal/app"
 	"github.com/durablego/durablefunctions/internal/engine"
+	"github.com/durablego/durablefunctions/internal/httpapi"
+	"github.com/durablego/durablefunctions/internal/hubclient"
 	"github.com/durablego/durablefunctions/internal/runner"
 	"github.com/durablego/durablefunctions/internal/testenv"
-	"net/http/httptest"
 )
 
 // testRoot copies the app's host.json and function folders into a temporary root and
@@ -60,8 +62,20 @@ func testRoot(t testing.TB, extraEntities ...string) string {
 func (h *harness) startCustomWorker(root string, register func(*durable.Registry)) *worker {
 	h.t.Helper()
 	ctx := testenv.Context(h.t, time.Minute)
+	// The test's own orchestrators are startable through the public starter too.
+	scratch := durable.NewRegistry()
+	register(scratch)
+	startable := append(append([]string{}, patterns.Startable...), scratch.OrchestratorNames()...)
+	def := sampleApp()
+	for i := range def.HTTP {
+		if def.HTTP[i].Name == "http_start" {
+			def.HTTP[i].Handler = func(c durable.Client) http.Handler {
+				return httpapi.Start(c.(*hubclient.Client).Hub(), &httpapi.StarterOptions{Orchestrators: startable})
+			}
+		}
+	}
 	a, err := app.New(ctx, app.Options{Root: root, Getenv: h.vars.get, Logger: quietLogger(), Account: h.az.Account(h.t),
-		Def: sampleApp(), Register: register})
+		Def: def, Register: register})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -70,7 +84,7 @@ func (h *harness) startCustomWorker(root string, register func(*durable.Registry
 		h.t.Fatal(err)
 	}
 	wctx, cancel := context.WithCancel(context.Background())
-	w := &worker{App: a, Server: httptest.NewServer(handler), cancel: cancel, done: make(chan struct{})}
+	w := &worker{App: a, Server: newServer(handler, nil), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		_ = a.RunWorkers(wctx, &runner.PollerOptions{Lease: 10 * time.Second, MinPollingInterval: 20 * time.Millisecond})

@@ -111,13 +111,22 @@ func (h *harness) startWorker() *worker {
 		h.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &worker{App: a, Server: httptest.NewServer(handler), cancel: cancel, done: make(chan struct{})}
+	w := &worker{App: a, Server: newServer(handler, nil), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		_ = a.RunWorkers(ctx, &runner.PollerOptions{Lease: 10 * time.Second, MinPollingInterval: 20 * time.Millisecond})
 	}()
 	h.t.Cleanup(w.Stop)
 	return w
+}
+
+// newServer serves handler with the production server settings (runner.NewServer:
+// timeouts, body cap), on a local port.
+func newServer(handler http.Handler, opts *runner.ServerOptions) *httptest.Server {
+	srv := httptest.NewUnstartedServer(handler)
+	srv.Config = runner.NewServer(handler, opts).Server
+	srv.Start()
+	return srv
 }
 
 type response struct {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -53,10 +54,12 @@ type App struct {
 	Meta   *funcmeta.App
 	Hub    *engine.Hub
 	Client *hubclient.Client
-	Funcs  runner.Functions
-	Keys   *auth.Keys
-	log    *slog.Logger
-	acct   *storage.Account
+	// TrustForwarded: X-Forwarded-Host/-Proto are believed (DURABLE_TRUST_FORWARDED_HEADERS).
+	TrustForwarded bool
+	Funcs          runner.Functions
+	Keys           *auth.Keys
+	log            *slog.Logger
+	acct           *storage.Account
 }
 
 // New loads the app. It creates the hub's tables and queues if needed.
@@ -103,6 +106,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 		EntityQueues:    map[string]string{},
 		MaxDequeueCount: meta.Host.Queues.MaxDequeueCount,
 		RedriveAfter:    redriveAfter(getenv),
+		// Optional: without it the hub keeps a generated secret in storage.
+		InstanceIDSecret: getenv(engine.SettingInstanceIDSecret),
 	}
 	var errs []error
 	for _, f := range meta.Functions {
@@ -175,6 +180,11 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	a.Keys.DevMode = strings.EqualFold(getenv("AZURE_FUNCTIONS_ENVIRONMENT"), "Development")
+	if v := getenv(runner.SettingTrustForwardedHeaders); v != "" {
+		if a.TrustForwarded, err = strconv.ParseBool(v); err != nil {
+			return nil, fmt.Errorf("%s must be true or false, got %q", runner.SettingTrustForwardedHeaders, v)
+		}
+	}
 	if err := a.Funcs.Check(meta); err != nil {
 		return nil, err
 	}
@@ -204,12 +214,14 @@ func withDefaults(getenv func(string) string) func(string) string {
 
 // StandaloneHandler serves the HTTP routes with key checks.
 func (a *App) StandaloneHandler() (http.Handler, error) {
-	return runner.StandaloneHandler(a.Meta, a.Funcs, a.Keys, a.log)
+	h, err := runner.StandaloneHandler(a.Meta, a.Funcs, a.Keys, a.log)
+	return runner.TrustForwardedHeaders(a.TrustForwarded, h), err
 }
 
 // HostHandler serves the Functions host's invocation protocol.
 func (a *App) HostHandler() (http.Handler, error) {
-	return runner.HostHandler(a.Meta, a.Funcs, a.log, a.recordPoison)
+	h, err := runner.HostHandler(a.Meta, a.Funcs, a.log, a.recordPoison)
+	return runner.TrustForwardedHeaders(a.TrustForwarded, h), err
 }
 
 // RunWorkers polls the queues and runs timers until ctx ends (standalone mode).

@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/durablego/durablefunctions/durable"
 	"github.com/durablego/durablefunctions/internal/storage"
@@ -24,6 +24,23 @@ func durableUUID(scope string, n int64) string {
 
 // ErrInvalidKey is returned for entity keys that cannot be stored.
 var ErrInvalidKey = durable.ErrInvalidKey
+
+// ValidateEntityID rejects entity ids that cannot be stored: a name or key that is
+// not valid UTF-8, or an id longer than MaxIDLength once escaped (ErrInvalidKey).
+func ValidateEntityID(id durable.EntityID) error {
+	// Before lower-casing, which turns invalid bytes into U+FFFD.
+	if id.Name == "" || !utf8.ValidString(id.Name) {
+		return fmt.Errorf("%w: entity name must be non-empty UTF-8", ErrInvalidKey)
+	}
+	id = durable.NewEntityID(id.Name, id.Key)
+	if err := storage.ValidateKeyMax("entity key", id.Key, MaxIDLength); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidKey, err)
+	}
+	if n := len(storage.EscapeKey(id.String())); n > MaxIDLength {
+		return fmt.Errorf("%w: entity key is too long (%d bytes once escaped with its name, at most %d)", ErrInvalidKey, n, MaxIDLength)
+	}
+	return nil
+}
 
 // clientSender is the sender scope of messages from clients (HTTP, CLI). Client
 // messages have unique ids but no sequence: they carry no ordering promise, as in DF.
@@ -58,8 +75,8 @@ func (h *Hub) SignalEntity(ctx context.Context, id durable.EntityID, operation s
 	if _, ok := h.cfg.EntityQueues[id.Name]; !ok {
 		return fmt.Errorf("%w %q", ErrUnknownEntity, id.Name)
 	}
-	if err := storage.ValidateKey("entity key", id.Key); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidKey, err)
+	if err := ValidateEntityID(id); err != nil {
+		return err
 	}
 	input, err := h.externalize(ctx, storage.EscapeKey(id.String()), input)
 	if err != nil {
@@ -95,6 +112,9 @@ type EntitySnapshot struct {
 // ReadEntity returns the last committed state of an entity: one storage request.
 func (h *Hub) ReadEntity(ctx context.Context, id durable.EntityID) (*EntitySnapshot, error) {
 	id = durable.NewEntityID(id.Name, id.Key)
+	if err := ValidateEntityID(id); err != nil {
+		return nil, err
+	}
 	row, err := h.instances.Get(ctx, storage.EscapeKey(id.String()), checkpointRK)
 	if errors.Is(err, storage.ErrNotFound) {
 		return &EntitySnapshot{ID: id}, nil
@@ -123,11 +143,4 @@ func (h *Hub) ReadEntity(ctx context.Context, id durable.EntityID) (*EntitySnaps
 // and many senders.
 func (h *Hub) DeliverForTest(ctx context.Context, target string, envs ...*Envelope) error {
 	return h.sendEnvelopes(ctx, target, envs)
-}
-
-// IdempotentInstanceID derives the instance id of an orchestration started with an
-// Idempotency-Key: the same key (for the same orchestrator) always names the same
-// instance, so a retried start finds the first one instead of starting another.
-func IdempotentInstanceID(orchestrator, key string) string {
-	return uuid.NewSHA1(idNamespace, []byte("idem|"+strings.ToLower(orchestrator)+"|"+key)).String()
 }

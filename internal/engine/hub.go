@@ -47,6 +47,10 @@ type Config struct {
 	// RedriveAfter is how long a Running orchestration may wait on activity work
 	// without any progress before the sweep sends that work again (0 = 30 minutes).
 	RedriveAfter time.Duration
+	// InstanceIDSecret keys the derivation of idempotent instance ids (at least
+	// MinInstanceIDSecret bytes; every process of the app must use the same). Empty:
+	// a random secret kept in the hub's secrets table.
+	InstanceIDSecret string
 }
 
 var hubNameRE = regexp.MustCompile(`^[a-z][a-z0-9]{2,40}$`)
@@ -76,6 +80,9 @@ type Hub struct {
 	wakes map[string]*wakeState
 
 	payloads payloadCache
+
+	smu    sync.Mutex
+	secret []byte // of idempotent instance ids, once known
 }
 
 // wakeState remembers this process's recent wake-ups of one instance, to coalesce a
@@ -133,7 +140,13 @@ func New(ctx context.Context, acct *storage.Account, cfg Config) (*Hub, error) {
 		norm[strings.ToLower(k)] = v
 	}
 	cfg.EntityQueues = norm
+	if cfg.InstanceIDSecret != "" && len(cfg.InstanceIDSecret) < MinInstanceIDSecret {
+		return nil, fmt.Errorf("%s must be at least %d characters", SettingInstanceIDSecret, MinInstanceIDSecret)
+	}
 	h := &Hub{cfg: cfg, acct: acct, log: cfg.Logger, queues: map[string]storage.Queue{}, inflight: map[string]*flight{}, wakes: map[string]*wakeState{}}
+	if cfg.InstanceIDSecret != "" {
+		h.secret = []byte(cfg.InstanceIDSecret)
+	}
 	var err error
 	if h.instances, err = acct.Table(ctx, InstancesTableName(cfg.TaskHub)); err != nil {
 		return nil, err

@@ -3,11 +3,14 @@ package engine
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/durablego/durablefunctions/durable"
 	"github.com/durablego/durablefunctions/internal/storage"
@@ -90,6 +93,9 @@ func (h *Hub) QueryInstances(ctx context.Context, q *InstanceQuery) (*InstancePa
 		filter = append(filter, "Created le "+odataTime(q.CreatedTo))
 	}
 	pkPrefix := ""
+	if !utf8.ValidString(q.InstanceIDPrefix) {
+		return nil, fmt.Errorf("%w: instanceIdPrefix is not valid UTF-8", ErrInvalidQuery)
+	}
 	if q.InstanceIDPrefix != "" {
 		pkPrefix = storage.EscapeKey(q.InstanceIDPrefix)
 		filter = append(filter, prefixFilter("PartitionKey", pkPrefix)...)
@@ -191,12 +197,15 @@ func (h *Hub) scan(ctx context.Context, filter string, top int, token string, ke
 }
 
 // Continuation tokens travel in an HTTP header: the storage token (which holds a
-// newline) is wrapped in URL-safe base64, and is opaque to callers.
+// newline) and its CRC-32 are wrapped in URL-safe base64, and are opaque to callers.
+// The checksum lets a garbled or made-up token be refused (ErrInvalidQuery) instead
+// of being handed to storage, which answers an empty page for it.
 func encodeContinuation(s string) string {
 	if s == "" {
 		return ""
 	}
-	return base64.RawURLEncoding.EncodeToString([]byte(s))
+	b := binary.BigEndian.AppendUint32([]byte(s), crc32.ChecksumIEEE([]byte(s)))
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func decodeContinuation(s string) (string, error) {
@@ -204,10 +213,14 @@ func decodeContinuation(s string) (string, error) {
 		return "", nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(s))
-	if err != nil || len(b) == 0 {
-		return "", fmt.Errorf("%w: malformed continuation token", ErrInvalidQuery)
+	if err != nil || len(b) <= 4 {
+		return "", fmt.Errorf("%w: malformed continuation token (pass back the %s header of the previous page unchanged)", ErrInvalidQuery, "x-ms-continuation-token")
 	}
-	return string(b), nil
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if crc32.ChecksumIEEE(body) != sum || !utf8.Valid(body) {
+		return "", fmt.Errorf("%w: malformed continuation token (pass back the %s header of the previous page unchanged)", ErrInvalidQuery, "x-ms-continuation-token")
+	}
+	return string(body), nil
 }
 
 // Purge deletes every row of a finished orchestration instance: checkpoint,
@@ -398,6 +411,9 @@ func (h *Hub) ListEntities(ctx context.Context, q *EntityQuery) (*EntityPage, er
 	}
 	filter := []string{"RowKey eq " + storage.Quote(checkpointRK), "Kind eq 'entity'"}
 	pkPrefix := "@"
+	if !utf8.ValidString(q.Name) {
+		return nil, fmt.Errorf("%w: entity name is not valid UTF-8", ErrInvalidQuery)
+	}
 	if q.Name != "" {
 		name := strings.ToLower(q.Name)
 		filter = append(filter, "Name eq "+storage.Quote(name))
@@ -471,7 +487,7 @@ func (h *Hub) DeleteEntity(ctx context.Context, id durable.EntityID) (bool, erro
 	if _, ok := h.cfg.EntityQueues[id.Name]; !ok {
 		return false, fmt.Errorf("%w %q", ErrUnknownEntity, id.Name)
 	}
-	if err := storage.ValidateKey("entity key", id.Key); err != nil {
+	if err := ValidateEntityID(id); err != nil {
 		return false, err
 	}
 	deleted := false

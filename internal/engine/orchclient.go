@@ -23,6 +23,16 @@ var (
 	ErrInvalidInstanceID   = durable.ErrInvalidInstanceID
 )
 
+// rowKeyOverhead is the most a row key adds around an escaped instance or entity id:
+// the inbox row of a message an orchestration sent is "i" + id + "|" + execution id
+// (a 36-character UUID) + "|" + sequence (16 hex digits); entity rows add less.
+const rowKeyOverhead = len(inboxPfx) + 1 + 36 + 1 + 16
+
+// MaxIDLength is the longest instance id, or entity id ("@name@key"), accepted: in
+// bytes once escaped (storage.EscapeKey), so that every row key holding it fits in
+// Azure's 1 KiB key limit.
+const MaxIDLength = storage.MaxKeyLength - rowKeyOverhead
+
 // ValidateInstanceID rejects ids that cannot be stored or that collide with entity ids.
 func ValidateInstanceID(id string) error {
 	if strings.HasPrefix(id, "@") {
@@ -33,7 +43,7 @@ func ValidateInstanceID(id string) error {
 			return fmt.Errorf("%w: control characters are not allowed", ErrInvalidInstanceID)
 		}
 	}
-	if err := storage.ValidateKey("instance id", id); err != nil {
+	if err := storage.ValidateKeyMax("instance id", id, MaxIDLength); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidInstanceID, err)
 	}
 	return nil
@@ -54,7 +64,11 @@ func (h *Hub) StartOrchestrationWith(ctx context.Context, name, instanceID strin
 		return id, err == nil, err
 	}
 	if instanceID == "" {
-		instanceID = IdempotentInstanceID(name, opts.IdempotencyKey)
+		secret, err := h.idSecret(ctx)
+		if err != nil {
+			return "", false, err
+		}
+		instanceID = IdempotentInstanceID(secret, name, opts.IdempotencyKey)
 	}
 	if s, err := h.GetStatus(ctx, instanceID, nil); err == nil && s.Name != "" {
 		return instanceID, false, nil

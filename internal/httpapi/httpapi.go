@@ -21,19 +21,26 @@ import (
 // payload maximum (larger values are stored out of line).
 const MaxInput = engine.DefaultMaxPayload
 
-// BaseURL is the scheme and host the caller used, honouring the forwarding headers a
-// front end (or the Functions host) sets.
+// BaseURL is the scheme and host the caller used. The forwarding headers a front end
+// sets (X-Forwarded-Proto, X-Forwarded-Host) count only where the app trusts them
+// (runner.TrustForwardedHeaders, setting DURABLE_TRUST_FORWARDED_HEADERS): anyone can
+// send them. A request rebuilt from a host invocation keeps the host's scheme.
 func BaseURL(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
-		scheme = p
+	if r.URL != nil && (r.URL.Scheme == "http" || r.URL.Scheme == "https") {
+		scheme = r.URL.Scheme
 	}
 	host := r.Host
-	if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
-		host = strings.TrimSpace(strings.Split(fh, ",")[0])
+	if runner.ForwardedHeadersTrusted(r) {
+		if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+			scheme = p
+		}
+		if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
+			host = strings.TrimSpace(strings.Split(fh, ",")[0])
+		}
 	}
 	if r.URL != nil && r.URL.Host != "" && host == "" {
 		host = r.URL.Host
@@ -112,24 +119,36 @@ func WriteStarted(w http.ResponseWriter, r *http.Request, instanceID string) {
 	httpx.WriteJSON(w, http.StatusAccepted, cs)
 }
 
-// StartError maps a StartOrchestration error to an HTTP answer.
-func StartError(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, engine.ErrUnknownOrchestrator):
-		httpx.Error(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, engine.ErrInstanceExists):
-		httpx.Error(w, http.StatusConflict, err.Error())
-	case errors.Is(err, engine.ErrInvalidInstanceID):
-		httpx.Error(w, http.StatusBadRequest, err.Error())
-	default:
-		httpx.Errorf(w, http.StatusServiceUnavailable, "could not start orchestration: %v", err)
-	}
+// StartError maps a StartOrchestration error to an HTTP answer: the caller's mistakes
+// get 4xx with the reason; storage trouble a generic 503/500 (WriteError).
+func StartError(w http.ResponseWriter, err error) { WriteError(w, nil, err) }
+
+// StarterOptions configure Start.
+type StarterOptions struct {
+	// Orchestrators lists (case-insensitively) the orchestrators the public starter
+	// may start. A function key meant for starting jobs must not start everything
+	// the app registers (a money transfer, say): any other name, registered or not,
+	// gets the same 404 as an unknown one, so the names of the others do not leak.
+	// Empty: none. The management API (master key) can start every orchestrator.
+	Orchestrators []string
 }
 
-// Start serves POST /api/orchestrators/{name}[/{instanceId}] with the body as input.
-func Start(hub *engine.Hub) http.Handler {
+// Start serves POST /api/orchestrators/{name}[/{instanceId}] with the body as input,
+// for the orchestrators opts allows.
+func Start(hub *engine.Hub, opts *StarterOptions) http.Handler {
+	allowed := map[string]bool{}
+	if opts != nil {
+		for _, n := range opts.Orchestrators {
+			allowed[strings.ToLower(n)] = true
+		}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vars := mux.Vars(r)
+		if !allowed[strings.ToLower(vars["name"])] {
+			// Word for word what the engine says of an unknown name.
+			StartError(w, fmt.Errorf("%w %q", engine.ErrUnknownOrchestrator, vars["name"]))
+			return
+		}
 		input, err := httpx.ReadJSON(r, MaxInput)
 		if errors.Is(err, httpx.ErrBadJSON) {
 			httpx.Error(w, http.StatusBadRequest, "request body must be JSON (it becomes the orchestration input)")
@@ -161,17 +180,18 @@ type PublicStatus struct {
 }
 
 // Status serves GET /api/status/{id}: id, status and result only — never input,
-// history, management URLs or keys.
+// history, management URLs or keys. An id that cannot exist (not UTF-8, too long)
+// gets 400 without touching storage.
 func Status(hub *engine.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := mux.Vars(r)["id"]
 		s, err := hub.GetStatus(r.Context(), id, nil)
 		switch {
-		case errors.Is(err, engine.ErrInstanceNotFound), errors.Is(err, engine.ErrInvalidInstanceID):
+		case errors.Is(err, engine.ErrInstanceNotFound):
 			httpx.Error(w, http.StatusNotFound, "Job not found")
 			return
 		case err != nil:
-			httpx.Errorf(w, http.StatusServiceUnavailable, "could not read status: %v", err)
+			WriteError(w, r, err)
 			return
 		}
 		res := s.Output
@@ -205,19 +225,15 @@ func IdempotencyKey(r *http.Request) (string, error) {
 	return k, nil
 }
 
-// SignalError maps a SignalEntity error: bad keys and unknown entities are the
-// caller's fault (400/404); anything else is storage trouble worth retrying (503).
+// SignalError maps a SignalEntity (or ReadEntity) error: bad keys, unknown entities
+// and oversize inputs are the caller's fault (400/404/413, with what); storage trouble
+// gets a generic 503 + Retry-After (or 500), its details logged only.
 func SignalError(w http.ResponseWriter, what string, err error) {
-	switch {
-	case errors.Is(err, engine.ErrUnknownEntity):
-		httpx.Errorf(w, http.StatusNotFound, "could not signal %s: %v", what, err)
-	case errors.Is(err, engine.ErrPayloadTooLarge):
-		httpx.Errorf(w, http.StatusRequestEntityTooLarge, "could not signal %s: %v", what, err)
-	case errors.Is(err, engine.ErrInvalidKey):
-		httpx.Errorf(w, http.StatusBadRequest, "could not signal %s: %v", what, err)
-	default:
-		httpx.Errorf(w, http.StatusServiceUnavailable, "could not signal %s: %v", what, err)
+	if code := StatusOf(err); code != 0 {
+		httpx.Errorf(w, code, "could not signal %s: %v", what, err)
+		return
 	}
+	WriteInternalError(w, nil, err)
 }
 
 // StartAndRespond starts orchestrator with input (JSON-encoded), honouring

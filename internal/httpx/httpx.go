@@ -40,6 +40,16 @@ const MaxBody = 1 << 20
 // ErrTooLarge is returned by ReadBody when the body exceeds the limit.
 var ErrTooLarge = errors.New("request body too large")
 
+// ErrBusy is returned by a request body when the server holds as many body bytes as
+// it allows (runner.ServerOptions.MaxBodyBytesInFlight): the caller should retry.
+var ErrBusy = errors.New("the server is busy with other large requests; retry later")
+
+// ErrBodyTimeout is returned by a request body that did not arrive in time.
+var ErrBodyTimeout = errors.New("request body was not received in time")
+
+// RetryAfterBusy is the Retry-After (seconds) of answers to ErrBusy.
+const RetryAfterBusy = "2"
+
 // ReadBody reads at most limit bytes of the body.
 func ReadBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil {
@@ -60,11 +70,18 @@ func ReadBody(r *http.Request, limit int64) ([]byte, error) {
 
 // BodyError answers the right status for an error from ReadBody.
 func BodyError(w http.ResponseWriter, err error) {
-	if errors.Is(err, ErrTooLarge) {
+	switch {
+	case errors.Is(err, ErrTooLarge):
 		Error(w, http.StatusRequestEntityTooLarge, err.Error())
-		return
+	case errors.Is(err, ErrBusy):
+		w.Header().Set("Retry-After", RetryAfterBusy)
+		Error(w, http.StatusServiceUnavailable, ErrBusy.Error())
+	case errors.Is(err, ErrBodyTimeout):
+		w.Header().Set("Connection", "close")
+		Error(w, http.StatusRequestTimeout, ErrBodyTimeout.Error())
+	default:
+		Errorf(w, http.StatusBadRequest, "could not read request body: %v", err)
 	}
-	Errorf(w, http.StatusBadRequest, "could not read request body: %v", err)
 }
 
 // Recover turns a panic in next into a 500 with a JSON body; the panic is logged
@@ -89,16 +106,29 @@ func Recover(log *slog.Logger, next http.Handler) http.Handler {
 var ErrBadJSON = errors.New("bad JSON")
 
 // DecodeStrict reads at most limit bytes and decodes them into v, refusing unknown
-// fields, so a typo in a field name is an error rather than a silent zero.
+// fields, so a typo in a field name is an error rather than a silent zero, and
+// anything after the JSON value.
 func DecodeStrict(r *http.Request, limit int64, v any) error {
 	body, err := ReadBody(r, limit)
 	if err != nil {
 		return err
 	}
+	return UnmarshalStrict(body, v)
+}
+
+// UnmarshalStrict decodes exactly one JSON value from body into v with no unknown
+// fields and nothing but white space after it (ErrBadJSON otherwise).
+func UnmarshalStrict(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: the body is empty", ErrBadJSON)
+		}
 		return fmt.Errorf("%w: %v", ErrBadJSON, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: unexpected data after the JSON value", ErrBadJSON)
 	}
 	return nil
 }

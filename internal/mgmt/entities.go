@@ -12,7 +12,6 @@ import (
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/httpapi"
 	"github.com/durablego/durablefunctions/internal/httpx"
-	"github.com/durablego/durablefunctions/internal/storage"
 )
 
 // EntityPayload is one entity in DF's entity listing (DurableEntityStatus).
@@ -36,11 +35,12 @@ func (a *api) entities(w http.ResponseWriter, r *http.Request, segs []string) {
 		}
 		a.listEntities(w, r, name)
 	case 2:
-		id := durable.NewEntityID(segs[0], segs[1])
-		if err := storage.ValidateKey("entity key", id.Key); err != nil {
+		id := durable.EntityID{Name: segs[0], Key: segs[1]} // validated before NewEntityID folds the name
+		if err := engine.ValidateEntityID(id); err != nil {
 			httpx.Error(w, http.StatusBadRequest, err.Error())
 			return
 		}
+		id = durable.NewEntityID(id.Name, id.Key)
 		if !allow(w, r, http.MethodGet, http.MethodPost, http.MethodDelete) {
 			return
 		}

@@ -3,6 +3,7 @@ package mgmt
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -260,12 +261,17 @@ func (a *api) restart(w http.ResponseWriter, r *http.Request, id string) {
 		a.writeError(w, r, err)
 		return
 	}
+	wp, err := parseWait(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	started, err := a.hub.Restart(r.Context(), id, newID)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	a.checkStatusOrWait(w, r, started)
+	a.checkStatusOrWait(w, r, started, wp)
 }
 
 // rewind serves POST instances/{id}/rewind as DF does for a storage provider without
@@ -288,6 +294,11 @@ func (a *api) rewind(w http.ResponseWriter, r *http.Request, id string) {
 // start serves POST orchestrators/{functionName}[/{instanceId}] with the body as input;
 // an Idempotency-Key header makes a retried start answer the first start's instance.
 func (a *api) start(w http.ResponseWriter, r *http.Request, name, id string) {
+	wp, err := parseWait(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	input, err := httpx.ReadJSON(r, httpapi.MaxInput)
 	if errors.Is(err, httpx.ErrBadJSON) {
 		httpx.Error(w, http.StatusBadRequest, "Invalid JSON content: the request body becomes the orchestration input")
@@ -311,27 +322,20 @@ func (a *api) start(w http.ResponseWriter, r *http.Request, name, id string) {
 		a.writeError(w, r, err)
 		return
 	}
-	a.checkStatusOrWait(w, r, started)
+	a.checkStatusOrWait(w, r, started, wp)
 }
 
 // checkStatusOrWait answers a start: the check-status 202, or, when the caller passed
 // timeout and pollingInterval (seconds), the outcome if the instance finishes in time —
 // DF's WaitForCompletionOrCreateCheckStatusResponse: 200 with the output when it
 // completed, the status answer when it failed or was terminated.
-func (a *api) checkStatusOrWait(w http.ResponseWriter, r *http.Request, id string) {
-	timeout, tok := querySeconds(r, "timeout")
-	every, pok := querySeconds(r, "pollingInterval")
-	if !tok || !pok {
+func (a *api) checkStatusOrWait(w http.ResponseWriter, r *http.Request, id string, wp waitParams) {
+	if !wp.wait {
 		httpapi.WriteStarted(w, r, id)
 		return
 	}
-	timeout = min(timeout, MaxWait)
-	every = max(every, 100*time.Millisecond)
-	if every > timeout {
-		httpx.Errorf(w, http.StatusBadRequest, "Total timeout %gs should be bigger than retry timeout %gs", timeout.Seconds(), every.Seconds())
-		return
-	}
-	deadline := time.Now().Add(timeout)
+	every := wp.every
+	deadline := time.Now().Add(wp.timeout)
 	for {
 		s, err := a.hub.GetStatus(r.Context(), id, nil)
 		if err != nil && !errors.Is(err, engine.ErrInstanceNotFound) {
@@ -366,15 +370,46 @@ func (a *api) checkStatusOrWait(w http.ResponseWriter, r *http.Request, id strin
 	}
 }
 
-// querySeconds reads a duration given in (fractional) seconds.
-func querySeconds(r *http.Request, name string) (time.Duration, bool) {
+// maxSecondsParam bounds the timeout and pollingInterval parameters: larger values
+// are mistakes (1e308 would overflow a time.Duration), not long waits, which are cut to
+// MaxWait anyway.
+const maxSecondsParam = 24 * 60 * 60
+
+// waitParams are the timeout and pollingInterval of a start or restart that waits.
+type waitParams struct {
+	wait           bool
+	timeout, every time.Duration
+}
+
+// parseWait reads timeout and pollingInterval before anything is started, so that a
+// bad value is refused without side effects.
+func parseWait(r *http.Request) (waitParams, error) {
+	timeout, tok, err := querySeconds(r, "timeout")
+	if err != nil {
+		return waitParams{}, err
+	}
+	every, pok, err := querySeconds(r, "pollingInterval")
+	if err != nil || !tok || !pok {
+		return waitParams{}, err
+	}
+	timeout = min(timeout, MaxWait)
+	every = max(every, 100*time.Millisecond)
+	if every > timeout {
+		return waitParams{}, badRequestf("Total timeout %gs should be bigger than retry timeout %gs", timeout.Seconds(), every.Seconds())
+	}
+	return waitParams{wait: true, timeout: timeout, every: every}, nil
+}
+
+// querySeconds reads a duration given in (fractional) seconds; ok is false when the
+// parameter is absent, and anything but a number from 0 to maxSecondsParam is a 400.
+func querySeconds(r *http.Request, name string) (d time.Duration, ok bool, err error) {
 	v := strings.TrimSpace(r.URL.Query().Get(name))
 	if v == "" {
-		return 0, false
+		return 0, false, nil
 	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 {
-		return 0, false
+	f, perr := strconv.ParseFloat(v, 64)
+	if perr != nil || math.IsNaN(f) || f < 0 || f > maxSecondsParam {
+		return 0, false, badRequestf("query parameter %s must be a number of seconds from 0 to %d, got %q", name, maxSecondsParam, v)
 	}
-	return time.Duration(f * float64(time.Second)), true
+	return time.Duration(f * float64(time.Second)), true, nil
 }

@@ -23,7 +23,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/durablego/durablefunctions/durable"
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/httpapi"
@@ -166,32 +165,20 @@ func splitEscaped(p string) []string {
 	return out
 }
 
-// writeError maps engine errors onto DF's status codes.
+// writeError maps engine errors onto DF's status codes. Storage failures get a
+// generic answer (503 + Retry-After when transient, else 500) and are logged: storage
+// URLs, account and table names never reach the caller.
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var re *azcore.ResponseError
 	switch {
-	case errors.Is(err, engine.ErrInstanceNotFound), errors.Is(err, engine.ErrUnknownOrchestrator), errors.Is(err, engine.ErrUnknownEntity):
-		httpx.Error(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, engine.ErrInstanceFinished):
-		httpx.Error(w, http.StatusGone, err.Error())
-	case errors.Is(err, engine.ErrInstanceExists), errors.Is(err, engine.ErrEntityLocked):
-		httpx.Error(w, http.StatusConflict, err.Error())
-	case errors.Is(err, engine.ErrInstanceNotFinished):
-		httpx.Error(w, http.StatusPreconditionFailed, err.Error())
-	case errors.Is(err, engine.ErrInvalidInstanceID), errors.Is(err, engine.ErrInvalidQuery), errors.Is(err, errBadRequest):
+	case errors.Is(err, errBadRequest):
 		httpx.Error(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, httpx.ErrTooLarge):
-		httpx.BodyError(w, err)
+	case httpapi.StatusOf(err) != 0:
+		httpapi.WriteError(w, r, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		w.Header().Set("Retry-After", httpapi.RetryAfterStorage)
 		httpx.Error(w, http.StatusServiceUnavailable, "request cancelled or timed out")
-	case errors.As(err, &re):
-		// Storage refused or failed: retryable from the caller's point of view.
-		a.log.Warn("management request failed in storage", "method", r.Method, "path", r.URL.Path, "status", re.StatusCode, "code", re.ErrorCode, "err", err)
-		w.Header().Set("Retry-After", "5")
-		httpx.Errorf(w, http.StatusServiceUnavailable, "storage error: %v", err)
 	default:
-		a.log.Error("management request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		httpx.Errorf(w, http.StatusInternalServerError, "management request failed: %v", err)
+		httpapi.WriteInternalError(w, r, err)
 	}
 }
 

@@ -54,6 +54,11 @@ func looksLikeInvocation(r *http.Request) bool {
 
 func invokeFromHost(w http.ResponseWriter, r *http.Request, app *funcmeta.App, f *funcmeta.Function, fs Functions, routes http.Handler, log *slog.Logger, onPoison PoisonFunc, errs *lastErrors) {
 	req, err := hostproto.DecodeInvocation(r.Body, maxInvocationBytes)
+	if errors.Is(err, httpx.ErrBusy) || errors.Is(err, httpx.ErrBodyTimeout) {
+		// Not the invocation's fault: fail it so that the host retries or answers 5xx.
+		_ = hostproto.WriteResponse(w, http.StatusServiceUnavailable, &hostproto.InvocationResponse{Logs: []string{err.Error()}})
+		return
+	}
 	if err != nil {
 		// A non-2xx answer fails the invocation; the host retries it.
 		_ = hostproto.WriteResponse(w, http.StatusBadRequest, &hostproto.InvocationResponse{Logs: []string{"bad invocation request: " + err.Error()}})

@@ -177,3 +177,26 @@ func RoutePrefix(r *http.Request) string {
 	}
 	return funcmeta.DefaultRoutePrefix
 }
+
+// SettingTrustForwardedHeaders enables X-Forwarded-Host and X-Forwarded-Proto.
+const SettingTrustForwardedHeaders = "DURABLE_TRUST_FORWARDED_HEADERS"
+
+type forwardedCtxKey struct{}
+
+// TrustForwardedHeaders marks the requests next serves as coming through a proxy
+// whose X-Forwarded-Host and X-Forwarded-Proto headers are to be believed (trust).
+// Without it anyone can send those headers, and URLs built from them (check-status
+// URLs, which carry code=<master key> for master-key callers) would point to a host
+// of the caller's choosing. Under the host, the invocation's request inherits the
+// mark through its context.
+func TrustForwardedHeaders(trust bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardedCtxKey{}, trust)))
+	})
+}
+
+// ForwardedHeadersTrusted reports whether r's forwarding headers may be believed.
+func ForwardedHeadersTrusted(r *http.Request) bool {
+	v, _ := r.Context().Value(forwardedCtxKey{}).(bool)
+	return v
+}

@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // EscapeKey makes any string usable as a PartitionKey or RowKey. Table keys cannot hold
@@ -59,17 +60,27 @@ func UnescapeKey(s string) (string, error) {
 	return b.String(), nil
 }
 
-// MaxKeyLength is the largest escaped key we accept; Azure allows 1 KiB per key and we
-// keep room for the prefixes the engine adds to row keys.
-const MaxKeyLength = 900
+// MaxKeyLength is the longest key Azure Tables stores: 1 KiB, counted in UTF-16
+// (512 code units; Azurite checks the same 512). Keys are measured here in UTF-8 bytes
+// of the escaped form, which are never fewer than its UTF-16 code units, so a key
+// that passes fits on both.
+const MaxKeyLength = 512
 
-// ValidateKey checks that s can be stored as a key once escaped.
-func ValidateKey(what, s string) error {
+// ValidateKey checks that s can be stored as a whole key once escaped.
+func ValidateKey(what, s string) error { return ValidateKeyMax(what, s, MaxKeyLength) }
+
+// ValidateKeyMax checks that s is valid UTF-8 (the service would silently replace
+// invalid bytes, so two different strings would name one row) and at most max bytes
+// once escaped. Callers that embed s in longer keys pass the room that is left.
+func ValidateKeyMax(what, s string, max int) error {
 	if s == "" {
 		return fmt.Errorf("%s must not be empty", what)
 	}
-	if len(EscapeKey(s)) > MaxKeyLength {
-		return fmt.Errorf("%s is too long (%d bytes escaped, at most %d)", what, len(EscapeKey(s)), MaxKeyLength)
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s is not valid UTF-8", what)
+	}
+	if n := len(EscapeKey(s)); n > max {
+		return fmt.Errorf("%s is too long (%d bytes once escaped, at most %d)", what, n, max)
 	}
 	return nil
 }

@@ -161,6 +161,12 @@ func HTTP(hub *engine.Hub) http.Handler {
 				httpx.Error(w, http.StatusBadRequest, err.Error())
 				return
 			}
+			for _, acct := range []string{t.From, t.To} {
+				if err := engine.ValidateEntityID(durable.NewEntityID(EntityName, acct)); err != nil {
+					httpx.Errorf(w, http.StatusBadRequest, "account %q: %v", acct, err)
+					return
+				}
+			}
 			httpapi.StartAndRespond(w, r, hub, Orchestrator, t)
 		case r.Method == http.MethodPost && len(segs) == 2 && segs[1] == "deposit":
 			n, err := strconv.ParseInt(r.URL.Query().Get("amount"), 10, 64)
@@ -176,7 +182,7 @@ func HTTP(hub *engine.Hub) http.Handler {
 		case r.Method == http.MethodGet && len(segs) == 1:
 			snap, err := hub.ReadEntity(r.Context(), durable.NewEntityID(EntityName, segs[0]))
 			if err != nil {
-				httpx.Errorf(w, http.StatusServiceUnavailable, "could not read account: %v", err)
+				httpapi.WriteError(w, r, err)
 				return
 			}
 			var b int64

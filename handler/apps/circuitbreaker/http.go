@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/httpapi"
 	"github.com/durablego/durablefunctions/internal/httpx"
-	"github.com/durablego/durablefunctions/internal/storage"
 	"github.com/gorilla/mux"
 )
 
@@ -54,8 +52,8 @@ func HTTP(hub *engine.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vars := mux.Vars(r)
 		name, verb := vars["name"], strings.ToLower(vars["action"])
-		if err := storage.ValidateKey("circuit name", name); err != nil {
-			httpx.Error(w, http.StatusBadRequest, err.Error())
+		if err := engine.ValidateEntityID(durable.NewEntityID(EntityName, name)); err != nil {
+			httpx.Errorf(w, http.StatusBadRequest, "circuit name: %v", err)
 			return
 		}
 		if verb == "" {
@@ -102,7 +100,7 @@ func HTTP(hub *engine.Hub) http.Handler {
 func read(w http.ResponseWriter, r *http.Request, hub *engine.Hub, name string) {
 	snap, err := hub.ReadEntity(r.Context(), durable.NewEntityID(EntityName, name))
 	if err != nil {
-		httpx.Errorf(w, http.StatusServiceUnavailable, "could not read circuit %q: %v", name, err)
+		httpapi.WriteError(w, r, err)
 		return
 	}
 	st, err := statusOf(name, snap.Exists, snap.State)
@@ -161,14 +159,4 @@ func noInput([]byte, time.Time) (json.RawMessage, error) { return nil, nil }
 
 // decodeStrict decodes exactly one JSON value with no unknown fields, so typos such
 // as "treshold" are reported instead of silently keeping the old setting.
-func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("unexpected data after the JSON value")
-	}
-	return nil
-}
+func decodeStrict(body []byte, v any) error { return httpx.UnmarshalStrict(body, v) }

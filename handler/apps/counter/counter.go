@@ -139,28 +139,23 @@ func addValue(r *http.Request) (int64, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return 1, nil
 	}
+	// Strict: {"valeu": 5} or {"value": "5"} is a mistake to report, not an add of 1.
 	var in struct {
-		Value *json.Number `json:"value"`
+		Value *int64 `json:"value"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&in); err != nil {
-		return 0, fmt.Errorf("body must be JSON like {\"value\": 3}: %v", err)
+	if err := httpx.UnmarshalStrict(body, &in); err != nil {
+		return 0, fmt.Errorf(`body must be JSON like {"value": 3} with a whole number: %v`, err)
 	}
 	if in.Value == nil {
 		return 1, nil
 	}
-	n, err := in.Value.Int64()
-	if err != nil {
-		return 0, fmt.Errorf("value must be an integer, got %s", in.Value.String())
-	}
-	return n, nil
+	return *in.Value, nil
 }
 
 func read(w http.ResponseWriter, r *http.Request, hub *engine.Hub, key string) {
 	snap, err := hub.ReadEntity(r.Context(), durable.NewEntityID(EntityName, key))
 	if err != nil {
-		httpx.Errorf(w, http.StatusBadRequest, "could not read counter %q: %v", key, err)
+		httpapi.WriteError(w, r, err)
 		return
 	}
 	var value int64

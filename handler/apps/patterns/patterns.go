@@ -10,6 +10,11 @@ import (
 	"github.com/durablego/durablefunctions/durable"
 )
 
+// Startable are the orchestrators the app's public starter (/api/orchestrators/{name},
+// function key) may start: the pattern samples. The others (transfer, scoreboard
+// updates, query jobs) are started by their own routes, which validate their input.
+var Startable = []string{"chaining", "fan_out_fan_in", "approval"}
+
 // Register adds the samples' orchestrators and activities.
 func Register(reg *durable.Registry) {
 	reg.AddOrchestrator("hello", func(ctx durable.OrchestrationContext) (any, error) {

@@ -52,10 +52,14 @@ func HTTP(hub *engine.Hub) http.Handler {
 			key = DefaultKey
 		}
 		id := durable.NewEntityID(EntityName, key)
+		if err := engine.ValidateEntityID(id); err != nil {
+			httpx.Error(w, http.StatusBadRequest, err.Error())
+			return
+		}
 		if r.Method == http.MethodGet {
 			snap, err := hub.ReadEntity(r.Context(), id)
 			if err != nil {
-				httpx.Errorf(w, http.StatusServiceUnavailable, "could not read the scoreboard: %v", err)
+				httpapi.WriteError(w, r, err)
 				return
 			}
 			board := json.RawMessage("{}")

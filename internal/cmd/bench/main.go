@@ -409,7 +409,9 @@ func run(root string, cfg config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config = runner.NewServer(h, nil).Server // the production server settings
+	srv.Start()
 	defer srv.Close()
 	b.url = srv.URL
 	workCtx, stopWorkers := context.WithCancel(ctx)
