@@ -22,7 +22,7 @@ import (
 
 // maxSteps bounds the episodes and entity operations of one call, so that an eternal
 // orchestration or an entity ping-pong ends with an error instead of hanging the test.
-const maxSteps = 100000
+const maxSteps = 10000
 
 type message struct {
 	exec string // execution the message is for; "" = whichever is current
