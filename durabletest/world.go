@@ -247,7 +247,6 @@ func (e *Env) episode(in *instance) {
 	} else {
 		res = replay.Execute(fn, in.hist, newEvents, replay.Options{Logger: e.log.With("instance", in.id, "orchestrator", in.name)})
 	}
-	past := in.hist
 	in.hist = append(slices.Clip(in.hist), res.NewEvents...)
 	in.status = res.Status
 	if res.CustomStatus != nil {
@@ -266,7 +265,6 @@ func (e *Env) episode(in *instance) {
 			return
 		}
 	}
-	_ = past
 	for _, a := range res.Actions {
 		e.act(in, a)
 	}
