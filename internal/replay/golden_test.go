@@ -204,6 +204,9 @@ func TestNonDeterminism(t *testing.T) {
 			if !strings.HasSuffix(r.Failure.ErrorMessage, tc.want) {
 				t.Fatalf("message\n  %s\nwant it to end with\n  %s", r.Failure.ErrorMessage, tc.want)
 			}
+			if r.Nondeterminism == nil || r.Nondeterminism.Error() != r.Failure.ErrorMessage {
+				t.Fatalf("Result.Nondeterminism = %v, want the error behind %q", r.Nondeterminism, r.Failure.ErrorMessage)
+			}
 			// The episode records its start and the failure; the rest is dropped.
 			if r.NewEvents[0].Type != history.OrchestratorStarted || len(r.Dropped) != len(in)-1 {
 				t.Fatalf("new events:\n%sdropped:\n%s", dump(r.NewEvents), dump(r.Dropped))

@@ -90,6 +90,9 @@ type Result struct {
 	Output json.RawMessage
 	// Failure describes why a failed instance failed.
 	Failure *durable.FailureDetails
+	// Nondeterminism is the mismatch behind Failure when the instance failed because
+	// the code no longer matches its history (its fields name both sides).
+	Nondeterminism *durable.NonDeterminismError
 	// CustomStatus is the latest value the code set (nil if never set this replay).
 	CustomStatus json.RawMessage
 	// ContinueAsNewInput is the input of the next execution when Status is
@@ -121,6 +124,7 @@ type outcome struct {
 	output  json.RawMessage
 	failure *durable.FailureDetails
 	nde     bool // a non-determinism failure: stops replay, overrides other outcomes
+	ndErr   *durable.NonDeterminismError
 }
 
 // codeState tracks the orchestrator goroutine.
@@ -553,7 +557,7 @@ func (ex *executor) result(newEvents []history.Event) *Result {
 	switch {
 	case ex.outcome != nil:
 		o := ex.outcome
-		r.Status, r.Failure = o.status, o.failure
+		r.Status, r.Failure, r.Nondeterminism = o.status, o.failure, o.ndErr
 		if o.status == durable.StatusContinuedAsNew {
 			r.ContinueAsNewInput = o.output
 		} else {
@@ -698,7 +702,8 @@ func failedOutcome(err error) *outcome {
 		f.Inner = &inner
 	}
 	var nde *durable.NonDeterminismError
-	return &outcome{status: durable.StatusFailed, failure: f, nde: errors.As(err, &nde)}
+	isNDE := errors.As(err, &nde)
+	return &outcome{status: durable.StatusFailed, failure: f, nde: isNDE, ndErr: nde}
 }
 
 func errorType(err error) string { return durable.ErrorType(err) }
