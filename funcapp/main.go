@@ -156,11 +156,19 @@ func (a *App) serve(log *slog.Logger, stdout io.Writer, root, addr string, stand
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	mode := "host"
+	workersDone := make(chan struct{})
 	if !hosted {
 		mode = "standalone"
+		statsEvery, err := runner.StatsIntervalFromSettings(os.Getenv)
+		if err != nil {
+			return err
+		}
 		go func() {
-			errc <- fa.RunWorkers(ctx, &runner.PollerOptions{Lease: lease})
+			defer close(workersDone)
+			errc <- fa.RunWorkers(ctx, &runner.PollerOptions{Lease: lease, StatsInterval: statsEvery})
 		}()
+	} else {
+		close(workersDone)
 	}
 	log.Info("handler ready", "mode", mode, "listen", ln.Addr().String(), "root", dir, "functions", len(fa.Meta.Functions))
 	select {
@@ -172,7 +180,13 @@ func (a *App) serve(log *slog.Logger, stdout io.Writer, root, addr string, stand
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdown)
+	err = srv.Shutdown(shutdown)
+	// Let episodes in progress finish (and the workers log their last stats).
+	select {
+	case <-workersDone:
+	case <-shutdown.Done():
+	}
+	return err
 }
 
 func firstNonEmpty(vs ...string) string {

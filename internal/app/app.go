@@ -58,8 +58,10 @@ type App struct {
 	TrustForwarded bool
 	Funcs          runner.Functions
 	Keys           *auth.Keys
-	log            *slog.Logger
-	acct           *storage.Account
+	// Throttle holds host.json's durableTask concurrency limits for this process.
+	Throttle *runner.Throttle
+	log      *slog.Logger
+	acct     *storage.Account
 }
 
 // New loads the app. It creates the hub's tables and queues if needed.
@@ -107,7 +109,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 		MaxDequeueCount: meta.Host.Queues.MaxDequeueCount,
 		RedriveAfter:    redriveAfter(getenv),
 		// Optional: without it the hub keeps a generated secret in storage.
-		InstanceIDSecret: getenv(engine.SettingInstanceIDSecret),
+		InstanceIDSecret:        getenv(engine.SettingInstanceIDSecret),
+		MaxConcurrentActivities: meta.Host.DurableTask.MaxConcurrentActivityFunctions,
 	}
 	var errs []error
 	for _, f := range meta.Functions {
@@ -137,7 +140,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Meta: meta, Hub: hub, Client: hubclient.New(hub), log: o.Logger, acct: acct}
+	a := &App{Meta: meta, Hub: hub, Client: hubclient.New(hub), log: o.Logger, acct: acct, Throttle: throttle(meta, cfg.EntityQueues)}
 	a.Funcs = runner.Functions{HTTP: map[string]http.Handler{}, Queue: map[string]runner.QueueFunc{}, Timer: map[string]runner.TimerFunc{}}
 	for _, f := range o.Def.HTTP {
 		a.Funcs.HTTP[f.Name] = f.Handler(a.Client)
@@ -220,7 +223,7 @@ func (a *App) StandaloneHandler() (http.Handler, error) {
 
 // HostHandler serves the Functions host's invocation protocol.
 func (a *App) HostHandler() (http.Handler, error) {
-	h, err := runner.HostHandler(a.Meta, a.Funcs, a.log, a.recordPoison)
+	h, err := runner.HostHandler(a.Meta, a.Funcs, a.log, a.recordPoison, a.Throttle)
 	return runner.TrustForwardedHeaders(a.TrustForwarded, h), err
 }
 
@@ -238,6 +241,12 @@ func (a *App) RunWorkers(ctx context.Context, opts *runner.PollerOptions) error 
 	}
 	if o.OnPoison == nil {
 		o.OnPoison = a.recordPoison
+	}
+	if o.Throttle == nil {
+		o.Throttle = a.Throttle
+	}
+	if o.StatsExtra == nil {
+		o.StatsExtra = workerStats(a.Hub)
 	}
 	err := runner.NewPoller(a.Meta, a.Funcs, a.acct, a.log, &o).Run(ctx)
 	wg.Wait()

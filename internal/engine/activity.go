@@ -109,6 +109,14 @@ func (h *Hub) runActivity(ctx context.Context, w *ActivityWork) (ev history.Even
 	}
 	work := *w
 	work.Input = in
+	if h.activitySlots != nil {
+		select {
+		case h.activitySlots <- struct{}{}:
+		case <-ctx.Done():
+			return fail("Canceled", "the worker stopped before the activity could start", "")
+		}
+		defer func() { <-h.activitySlots }()
+	}
 	out, err := fn(&activityContext{Context: ctx, w: &work})
 	if err != nil {
 		return fail(durable.ErrorType(err), err.Error(), "")

@@ -51,6 +51,10 @@ type Config struct {
 	// MinInstanceIDSecret bytes; every process of the app must use the same). Empty:
 	// a random secret kept in the hub's secrets table.
 	InstanceIDSecret string
+	// MaxConcurrentActivities bounds the activity functions this process runs at once
+	// (host.json maxConcurrentActivityFunctions); 0 means no bound. A queue message
+	// carries several work items, so the bound is on functions, not messages.
+	MaxConcurrentActivities int
 }
 
 var hubNameRE = regexp.MustCompile(`^[a-z][a-z0-9]{2,40}$`)
@@ -83,6 +87,11 @@ type Hub struct {
 
 	smu    sync.Mutex
 	secret []byte // of idempotent instance ids, once known
+
+	activitySlots chan struct{} // MaxConcurrentActivities; nil: unbounded
+
+	watch    statusWatch // completion notifications (notify.go)
+	counters hubCounters // contention counters (stats.go)
 }
 
 // wakeState remembers this process's recent wake-ups of one instance, to coalesce a
@@ -147,10 +156,14 @@ func New(ctx context.Context, acct *storage.Account, cfg Config) (*Hub, error) {
 	if cfg.InstanceIDSecret != "" {
 		h.secret = []byte(cfg.InstanceIDSecret)
 	}
+	if cfg.MaxConcurrentActivities > 0 {
+		h.activitySlots = make(chan struct{}, cfg.MaxConcurrentActivities)
+	}
 	var err error
 	if h.instances, err = acct.Table(ctx, InstancesTableName(cfg.TaskHub)); err != nil {
 		return nil, err
 	}
+	h.instances = watchedTable{Table: h.instances, w: &h.watch}
 	for _, q := range h.allQueueNames() {
 		if _, err := h.queue(ctx, q); err != nil {
 			return nil, err
@@ -387,10 +400,12 @@ func (h *Hub) Process(ctx context.Context, id string) error {
 			// Another worker committed this instance first: reload and go again. Keep
 			// at it for a while: giving up costs a message retry (and a dequeue count).
 			conflicts++
+			h.counters.conflicts.Add(1)
 			if conflicts == 1 {
 				firstConflict = time.Now()
 			}
 			if time.Since(firstConflict) > maxConflictTime {
+				h.counters.gaveUp.Add(1)
 				finish()
 				return fmt.Errorf("instance %s: gave up after %d commit conflicts in %s: %w", id, conflicts, maxConflictTime, err)
 			}

@@ -268,21 +268,9 @@ func (h *Hub) Resume(ctx context.Context, instanceID, reason string) error {
 	return h.sendToInstance(ctx, instanceID, history.Event{Type: history.ExecutionResumed, Input: r})
 }
 
-// WaitForCompletion polls an instance's status until it reaches a terminal state or
-// ctx ends (tests, CLI).
+// WaitForCompletion waits until an instance reaches a terminal state or ctx ends
+// (tests, CLI): notified at once when this process commits the completion, else
+// reading the status at intervals growing from every to one second (WaitForStatus).
 func (h *Hub) WaitForCompletion(ctx context.Context, instanceID string, every time.Duration) (*InstanceStatus, error) {
-	for {
-		s, err := h.GetStatus(ctx, instanceID, nil)
-		if err != nil && !errors.Is(err, ErrInstanceNotFound) {
-			return nil, err
-		}
-		if s != nil && s.RuntimeStatus.IsTerminal() {
-			return s, nil
-		}
-		select {
-		case <-ctx.Done():
-			return s, ctx.Err()
-		case <-time.After(every):
-		}
-	}
+	return h.WaitForStatus(ctx, instanceID, &WaitOptions{Interval: every})
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,6 +50,8 @@ type HostConfig struct {
 	// unset, possibly "" (routes at the root).
 	RoutePrefix string
 	Queues      QueuesConfig
+	// DurableTask is extensions.durableTask's concurrency throttles.
+	DurableTask DurableTaskConfig
 	// FunctionTimeout is 0 when unset (the host's plan default applies) and
 	// negative for "-1", which means no timeout.
 	FunctionTimeout time.Duration
@@ -85,6 +88,27 @@ type QueuesConfig struct {
 	// MessageEncoding is "base64" (default) or "none".
 	MessageEncoding string
 }
+
+// DurableTaskConfig is host.json extensions.durableTask's per-process concurrency
+// throttles, with Durable Functions' defaults for Dedicated and Premium plans (10
+// times the number of processors) filled in: a standalone process is a dedicated
+// machine. (On the Consumption plan DF defaults to 10 activities and 5 orchestrators.)
+type DurableTaskConfig struct {
+	// MaxConcurrentActivityFunctions bounds the activity functions running at once.
+	MaxConcurrentActivityFunctions int
+	// MaxConcurrentOrchestratorFunctions bounds the orchestration episodes (instance
+	// wake-ups being processed) running at once.
+	MaxConcurrentOrchestratorFunctions int
+	// MaxConcurrentEntityFunctions bounds the entity episodes running at once, over
+	// all entity queues. (DF on Azure Storage counts entities against the
+	// orchestrator limit; its Durable Task Scheduler backend honours this one, and so
+	// do we.)
+	MaxConcurrentEntityFunctions int
+}
+
+// DefaultMaxConcurrentFunctions is DF's default for each of the three throttles on
+// Dedicated and Premium plans: 10 times the number of processors.
+func DefaultMaxConcurrentFunctions() int { return 10 * runtime.NumCPU() }
 
 // Queue extension defaults, as documented for the Functions host.
 const (
@@ -289,6 +313,11 @@ type rawHostJSON struct {
 		HTTP *struct {
 			RoutePrefix *optString `json:"routePrefix"`
 		} `json:"http"`
+		DurableTask *struct {
+			MaxConcurrentActivityFunctions     optInt `json:"maxConcurrentActivityFunctions"`
+			MaxConcurrentOrchestratorFunctions optInt `json:"maxConcurrentOrchestratorFunctions"`
+			MaxConcurrentEntityFunctions       optInt `json:"maxConcurrentEntityFunctions"`
+		} `json:"durableTask"`
 		Queues *struct {
 			MaxPollingInterval optSpan   `json:"maxPollingInterval"`
 			VisibilityTimeout  optSpan   `json:"visibilityTimeout"`
@@ -335,7 +364,28 @@ func loadHost(path string, h *HostConfig) (map[string]bool, error) {
 		MessageEncoding:    "base64",
 	}
 	newBatchSet := false
+	def := DefaultMaxConcurrentFunctions()
+	h.DurableTask = DurableTaskConfig{MaxConcurrentActivityFunctions: def, MaxConcurrentOrchestratorFunctions: def, MaxConcurrentEntityFunctions: def}
 	if ext := raw.Extensions; ext != nil {
+		if dt := ext.DurableTask; dt != nil {
+			for _, s := range []struct {
+				name string
+				in   optInt
+				out  *int
+			}{
+				{"maxConcurrentActivityFunctions", dt.MaxConcurrentActivityFunctions, &h.DurableTask.MaxConcurrentActivityFunctions},
+				{"maxConcurrentOrchestratorFunctions", dt.MaxConcurrentOrchestratorFunctions, &h.DurableTask.MaxConcurrentOrchestratorFunctions},
+				{"maxConcurrentEntityFunctions", dt.MaxConcurrentEntityFunctions, &h.DurableTask.MaxConcurrentEntityFunctions},
+			} {
+				if !s.in.set {
+					continue
+				}
+				if s.in.v < 1 {
+					return fail("extensions.durableTask.%s must be at least 1, got %d", s.name, s.in.v)
+				}
+				*s.out = s.in.v
+			}
+		}
 		if ext.HTTP != nil && ext.HTTP.RoutePrefix != nil {
 			h.RoutePrefix = strings.Trim(strings.TrimSpace(ext.HTTP.RoutePrefix.v), "/")
 			if strings.ContainsAny(h.RoutePrefix, "{}?") {

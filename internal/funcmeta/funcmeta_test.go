@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,8 @@ func TestLoadSampleApp(t *testing.T) {
 			MaxDequeueCount:    3,
 			MessageEncoding:    "none",
 		},
+		DurableTask: DurableTaskConfig{MaxConcurrentActivityFunctions: DefaultMaxConcurrentFunctions(),
+			MaxConcurrentOrchestratorFunctions: DefaultMaxConcurrentFunctions(), MaxConcurrentEntityFunctions: DefaultMaxConcurrentFunctions()},
 		FunctionTimeout: 10 * time.Minute,
 	}
 	if !reflect.DeepEqual(h, wantHost) {
@@ -141,8 +144,18 @@ func TestHostDefaultsAndCase(t *testing.T) {
 		{"defaults", minimalHost, func(h HostConfig) bool {
 			return h.RoutePrefix == "api" && h.Queues == QueuesConfig{
 				MaxPollingInterval: time.Minute, BatchSize: 16, NewBatchThreshold: 8, MaxDequeueCount: 5, MessageEncoding: "base64",
-			} && h.FunctionTimeout == 0 && !h.CustomHandler.EnableForwardingHTTPRequest
-		}, "defaults"},
+			} && h.FunctionTimeout == 0 && !h.CustomHandler.EnableForwardingHTTPRequest &&
+				h.DurableTask == DurableTaskConfig{MaxConcurrentActivityFunctions: 10 * runtime.NumCPU(),
+					MaxConcurrentOrchestratorFunctions: 10 * runtime.NumCPU(), MaxConcurrentEntityFunctions: 10 * runtime.NumCPU()}
+		}, "defaults (durableTask throttles 10 x processors)"},
+		{"durableTask throttles", `{"version":"2.0","extensions":{"durableTask":{"maxConcurrentActivityFunctions":1,"MaxConcurrentOrchestratorFunctions":"3","maxConcurrentEntityFunctions":7,"hubName":"ignored"}}}`,
+			func(h HostConfig) bool {
+				return h.DurableTask == DurableTaskConfig{MaxConcurrentActivityFunctions: 1, MaxConcurrentOrchestratorFunctions: 3, MaxConcurrentEntityFunctions: 7}
+			}, "activity 1, orchestrator 3, entity 7"},
+		{"one throttle set", `{"version":"2.0","extensions":{"durableTask":{"maxConcurrentOrchestratorFunctions":2}}}`,
+			func(h HostConfig) bool {
+				return h.DurableTask.MaxConcurrentOrchestratorFunctions == 2 && h.DurableTask.MaxConcurrentActivityFunctions == 10*runtime.NumCPU()
+			}, "orchestrator 2, the rest default"},
 		{"empty route prefix", `{"version":"2.0","extensions":{"http":{"routePrefix":""}}}`,
 			func(h HostConfig) bool { return h.RoutePrefix == "" }, `RoutePrefix ""`},
 		{"slashes trimmed", `{"version":"2.0","extensions":{"http":{"routePrefix":"/v1/api/"}}}`,
@@ -199,6 +212,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad encoding", map[string]string{"host.json": `{"version":"2.0","extensions":{"queues":{"messageEncoding":"utf8"}}}`}, nil, []string{"messageEncoding"}},
 		{"bad timespan", map[string]string{"host.json": `{"version":"2.0","extensions":{"queues":{"maxPollingInterval":"2 seconds"}}}`}, nil, []string{"TimeSpan"}},
 		{"polling too short", map[string]string{"host.json": `{"version":"2.0","extensions":{"queues":{"maxPollingInterval":"00:00:00.01"}}}`}, nil, []string{"maxPollingInterval"}},
+		{"zero activity throttle", map[string]string{"host.json": `{"version":"2.0","extensions":{"durableTask":{"maxConcurrentActivityFunctions":0}}}`}, nil, []string{"maxConcurrentActivityFunctions", "at least 1"}},
+		{"text entity throttle", map[string]string{"host.json": `{"version":"2.0","extensions":{"durableTask":{"maxConcurrentEntityFunctions":"many"}}}`}, nil, []string{"many"}},
 		{"zero dequeue count", map[string]string{"host.json": `{"version":"2.0","extensions":{"queues":{"maxDequeueCount":0}}}`}, nil, []string{"maxDequeueCount"}},
 		{"bad function JSON", map[string]string{"host.json": minimalHost, "fn/function.json": `{`}, nil, []string{filepath.Join("fn", "function.json"), "invalid JSON"}},
 		{"two triggers", map[string]string{"host.json": minimalHost, "fn/function.json": fnWith(

@@ -1,6 +1,7 @@
 package mgmt
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"math"
@@ -334,41 +335,36 @@ func (a *api) checkStatusOrWait(w http.ResponseWriter, r *http.Request, id strin
 		httpapi.WriteStarted(w, r, id)
 		return
 	}
-	every := wp.every
-	deadline := time.Now().Add(wp.timeout)
-	for {
-		s, err := a.hub.GetStatus(r.Context(), id, nil)
-		if err != nil && !errors.Is(err, engine.ErrInstanceNotFound) {
-			a.writeError(w, r, err)
-			return
-		}
-		if s != nil && s.RuntimeStatus.IsTerminal() {
-			if s.RuntimeStatus == durable.StatusCompleted {
-				out := s.Output
-				if len(out) == 0 {
-					out = json.RawMessage("null")
-				}
-				httpx.WriteJSON(w, http.StatusOK, out)
-				return
-			}
-			a.writeStatus(w, r, s, false, false, true, false)
-			return
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			httpapi.WriteStarted(w, r, id)
-			return
-		}
-		t := time.NewTimer(min(every, left))
-		select {
-		case <-r.Context().Done():
-			t.Stop()
-			a.writeError(w, r, r.Context().Err())
-			return
-		case <-t.C:
-		}
+	// Notified at once when this process commits the completion; otherwise the status
+	// is read at intervals growing to the caller's pollingInterval.
+	wctx, cancel := context.WithTimeout(r.Context(), wp.timeout)
+	defer cancel()
+	s, err := a.hub.WaitForStatus(wctx, id, &engine.WaitOptions{Interval: min(waitFirstInterval, wp.every), MaxInterval: wp.every})
+	switch {
+	case r.Context().Err() != nil:
+		a.writeError(w, r, r.Context().Err())
+		return
+	case err != nil && wctx.Err() != nil:
+		httpapi.WriteStarted(w, r, id) // still running when the timeout came
+		return
+	case err != nil:
+		a.writeError(w, r, err)
+		return
 	}
+	if s.RuntimeStatus == durable.StatusCompleted {
+		out := s.Output
+		if len(out) == 0 {
+			out = json.RawMessage("null")
+		}
+		httpx.WriteJSON(w, http.StatusOK, out)
+		return
+	}
+	a.writeStatus(w, r, s, false, false, true, false)
 }
+
+// waitFirstInterval is the first pause of a wait-for-completion whose instance runs
+// in another process (no notification): it doubles up to the pollingInterval.
+const waitFirstInterval = 50 * time.Millisecond
 
 // maxSecondsParam bounds the timeout and pollingInterval parameters: larger values
 // are mistakes (1e308 would overflow a time.Duration), not long waits, which are cut to

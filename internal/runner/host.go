@@ -23,8 +23,10 @@ const maxInvocationBytes = 16 << 20
 // every trigger, and forwarded HTTP requests (enableForwardingHttpRequest) on the app
 // routes. Keys are not checked here: the host has already enforced authLevel. onPoison
 // (optional) records the reason when a queue message fails its last attempt, since
-// the host moves it to the poison queue without one.
-func HostHandler(app *funcmeta.App, fs Functions, log *slog.Logger, onPoison PoisonFunc) (http.Handler, error) {
+// the host moves it to the poison queue without one. throttle (optional) limits the
+// queue invocations of each kind running at once, as the host's durableTask
+// settings do: the host itself only bounds them by its queue batch size.
+func HostHandler(app *funcmeta.App, fs Functions, log *slog.Logger, onPoison PoisonFunc, throttle *Throttle) (http.Handler, error) {
 	routes, err := appRouter(app, fs, routeOptions{log: log})
 	if err != nil {
 		return nil, err
@@ -41,7 +43,7 @@ func HostHandler(app *funcmeta.App, fs Functions, log *slog.Logger, onPoison Poi
 			routes.ServeHTTP(w, r) // a forwarded HTTP request
 			return
 		}
-		invokeFromHost(w, r, app, f, fs, routes, log, onPoison, errs)
+		invokeFromHost(w, r, app, f, fs, routes, log, onPoison, errs, throttle)
 	})
 	return httpx.Recover(log, h), nil
 }
@@ -52,7 +54,7 @@ func looksLikeInvocation(r *http.Request) bool {
 	return strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
 }
 
-func invokeFromHost(w http.ResponseWriter, r *http.Request, app *funcmeta.App, f *funcmeta.Function, fs Functions, routes http.Handler, log *slog.Logger, onPoison PoisonFunc, errs *lastErrors) {
+func invokeFromHost(w http.ResponseWriter, r *http.Request, app *funcmeta.App, f *funcmeta.Function, fs Functions, routes http.Handler, log *slog.Logger, onPoison PoisonFunc, errs *lastErrors, throttle *Throttle) {
 	req, err := hostproto.DecodeInvocation(r.Body, maxInvocationBytes)
 	if errors.Is(err, httpx.ErrBusy) || errors.Is(err, httpx.ErrBodyTimeout) {
 		// Not the invocation's fault: fail it so that the host retries or answers 5xx.
@@ -93,6 +95,13 @@ func invokeFromHost(w http.ResponseWriter, r *http.Request, app *funcmeta.App, f
 			maxDequeue = funcmeta.DefaultMaxDequeueCount
 		}
 		if err == nil {
+			release, aerr := throttle.Acquire(ctx, f.Name)
+			if aerr != nil {
+				// The host gave up on the invocation while it waited for a slot.
+				_ = hostproto.WriteResponse(w, http.StatusServiceUnavailable, &hostproto.InvocationResponse{Logs: []string{"cancelled while waiting for a concurrency slot"}})
+				return
+			}
+			defer release()
 			err = fn(withDelivery(ctx, Delivery{Queue: f.Trigger.QueueName, MessageID: info.ID, DequeueCount: info.DequeueCount,
 				MaxDequeueCount: maxDequeue, LastError: errs.get(info.ID)}), body)
 		}

@@ -31,14 +31,24 @@ func StandaloneHandler(app *funcmeta.App, fs Functions, keys *auth.Keys, log *sl
 // PollerOptions tunes the standalone queue listeners.
 type PollerOptions struct {
 	// Lease is how long a received message stays invisible while it is processed; it
-	// is renewed at half-time, and after a crash the message reappears this soon.
+	// is renewed while a third of it or more is left (sooner when renewals are slow),
+	// and after a crash the message reappears this soon.
 	Lease time.Duration
 	// MinPollingInterval is the first back-off step on an empty queue.
 	MinPollingInterval time.Duration
 	// Concurrency is the most messages processed at once per queue (default: batch size).
 	Concurrency int
+	// Throttle limits how many functions of each kind run at once in this process
+	// (host.json extensions.durableTask); nil: no limit beyond Concurrency.
+	Throttle *Throttle
 	// OnPoison, if set, records why a message was moved to its poison queue.
 	OnPoison PoisonFunc
+	// StatsInterval is how often the poller logs its counters, empty polls per minute
+	// among them (0: every 5 minutes; negative: never).
+	StatsInterval time.Duration
+	// StatsExtra adds values to the stats lines' JSON (storage error counts,
+	// engine counters).
+	StatsExtra func() map[string]any
 }
 
 // PoisonFunc records a poisoned message: queue, message id, text and reason.
@@ -47,12 +57,13 @@ type PoisonFunc func(ctx context.Context, queue, messageID, text, reason string)
 // Poller listens to every queue-triggered function's queue, with the host's retry
 // and poison semantics.
 type Poller struct {
-	app  *funcmeta.App
-	fs   Functions
-	acct *storage.Account
-	log  *slog.Logger
-	opts PollerOptions
-	errs lastErrors
+	app   *funcmeta.App
+	fs    Functions
+	acct  *storage.Account
+	log   *slog.Logger
+	opts  PollerOptions
+	errs  lastErrors
+	stats pollerCounters
 }
 
 // NewPoller prepares queue listeners; Run starts them.
@@ -66,6 +77,9 @@ func NewPoller(app *funcmeta.App, fs Functions, acct *storage.Account, log *slog
 	}
 	if p.opts.MinPollingInterval <= 0 {
 		p.opts.MinPollingInterval = 50 * time.Millisecond
+	}
+	if p.opts.StatsInterval == 0 {
+		p.opts.StatsInterval = DefaultStatsInterval
 	}
 	return p
 }
@@ -87,7 +101,15 @@ func (p *Poller) Run(ctx context.Context) error {
 			p.listen(ctx, f, q)
 		}()
 	}
+	if p.opts.StatsInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.logStats(ctx, p.opts.StatsInterval)
+		}()
+	}
 	wg.Wait()
+	p.logStatsLine("worker stopped", 0, 0)
 	return nil
 }
 
@@ -106,31 +128,50 @@ func (p *Poller) listen(ctx context.Context, f *funcmeta.Function, q storage.Que
 		maxPoll = funcmeta.DefaultMaxPollingInterval
 	}
 	nudge := p.acct.Nudges(q.Name())
-	sem := make(chan struct{}, conc)
+	// A slot is taken before a message is received, never after: a message waiting
+	// for a slot would hold its lease doing nothing. The queue's own slots bound its
+	// concurrency; the throttle's (shared by every queue of one kind) bound the kind's.
+	local := newSlots(conc)
+	shared := p.opts.Throttle.slotsFor(f.Name)
+	take := func(block bool) bool {
+		if !local.take(ctx, block) {
+			return false
+		}
+		if !shared.take(ctx, block) {
+			local.give()
+			return false
+		}
+		return true
+	}
+	give := func() { shared.give(); local.give() }
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
 	backoff := p.opts.MinPollingInterval
 	for ctx.Err() == nil {
-		free := conc - len(sem)
-		if free <= 0 {
-			// Wait for a slot rather than fetching messages we cannot start.
-			select {
-			case sem <- struct{}{}:
-				<-sem
-			case <-ctx.Done():
-				return
-			}
-			continue
+		if !take(true) {
+			return
 		}
-		msgs, err := q.Receive(ctx, min(batch, free), p.opts.Lease)
+		n := 1
+		for n < batch && take(false) {
+			n++
+		}
+		asked := time.Now() // the lease runs from some moment after this
+		msgs, err := q.Receive(ctx, n, p.opts.Lease)
 		if err != nil {
+			for range n {
+				give()
+			}
 			if ctx.Err() == nil {
 				p.log.Warn("queue receive failed; backing off", "queue", q.Name(), "err", err)
 			}
 			backoff = sleepBackoff(ctx, backoff, maxPoll, nil)
 			continue
 		}
+		for range n - len(msgs) {
+			give()
+		}
 		if len(msgs) == 0 {
+			p.stats.emptyPolls.Add(1)
 			backoff = sleepBackoff(ctx, backoff, maxPoll, nudge)
 			if backoff == 0 {
 				backoff = p.opts.MinPollingInterval
@@ -138,12 +179,12 @@ func (p *Poller) listen(ctx context.Context, f *funcmeta.Function, q storage.Que
 			continue
 		}
 		backoff = p.opts.MinPollingInterval
+		p.stats.received.Add(int64(len(msgs)))
 		for _, m := range msgs {
-			sem <- struct{}{}
 			inflight.Add(1)
 			go func() {
-				defer func() { <-sem; inflight.Done() }()
-				p.handle(context.WithoutCancel(ctx), f, q, m)
+				defer func() { give(); inflight.Done() }()
+				p.handle(context.WithoutCancel(ctx), f, q, m, asked)
 			}()
 		}
 	}
@@ -168,12 +209,17 @@ func sleepBackoff(ctx context.Context, cur, max time.Duration, nudge <-chan stru
 }
 
 // handle runs one message. work is not cancelled on shutdown so an episode that has
-// started finishes cleanly.
-func (p *Poller) handle(work context.Context, f *funcmeta.Function, q storage.Queue, m *storage.Message) {
+// started finishes cleanly. asked is when the receive that returned m was sent: its
+// lease runs from some moment after that.
+func (p *Poller) handle(work context.Context, f *funcmeta.Function, q storage.Queue, m *storage.Message, asked time.Time) {
 	maxDequeue := int64(p.app.Host.Queues.MaxDequeueCount)
 	if maxDequeue <= 0 {
 		maxDequeue = funcmeta.DefaultMaxDequeueCount
 	}
+	if m.DequeueCount > 1 {
+		p.stats.redeliveries.Add(1)
+	}
+	lease := newLease(m, p.opts.Lease, asked)
 	if m.DequeueCount > maxDequeue {
 		last := p.errs.get(m.ID)
 		if last == "" {
@@ -184,32 +230,27 @@ func (p *Poller) handle(work context.Context, f *funcmeta.Function, q storage.Qu
 		return
 	}
 	renewCtx, stopRenew := context.WithCancel(work)
-	var mu sync.Mutex // Extend updates the pop receipt that Delete needs
+	renewed := make(chan struct{})
 	go func() {
-		t := time.NewTicker(p.opts.Lease / 2)
-		defer t.Stop()
-		for {
-			select {
-			case <-renewCtx.Done():
-				return
-			case <-t.C:
-				mu.Lock()
-				err := q.Extend(renewCtx, m, p.opts.Lease)
-				mu.Unlock()
-				if err != nil && renewCtx.Err() == nil {
-					p.log.Warn("could not renew message lease", "queue", q.Name(), "message", m.ID, "err", err)
-				}
-			}
-		}
+		defer close(renewed)
+		p.keepLease(renewCtx, q, lease)
 	}()
 	err := invokeQueue(work, p.app, f, p.fs, m.Text, Delivery{Queue: q.Name(), MessageID: m.ID, DequeueCount: m.DequeueCount,
 		MaxDequeueCount: maxDequeue, LastError: p.errs.get(m.ID)})
 	stopRenew()
+	<-renewed // no renewal in flight: Delete needs the latest pop receipt
+	if lease.expired(time.Now()) {
+		// Another worker may have received the message meanwhile and run it too. The
+		// engine makes that harmless (conditional commits, deduplication), but it is
+		// wasted work and, for a wake-up, a stall for whoever waited on it.
+		p.stats.leaseExpiries.Add(1)
+		p.log.Warn("message lease expired while it was processed", "queue", q.Name(), "message", m.ID,
+			"lease", p.opts.Lease, "held", time.Since(asked).Round(time.Millisecond), "renewals", lease.renewals)
+	}
 	p.errs.set(m.ID, err)
-	mu.Lock()
-	defer mu.Unlock()
 	switch {
 	case err == nil:
+		p.stats.completed.Add(1)
 		if err := q.Delete(work, m); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			p.log.Warn("could not delete processed message; it will be processed again", "queue", q.Name(), "message", m.ID, "err", err)
 		}
@@ -220,6 +261,7 @@ func (p *Poller) handle(work context.Context, f *funcmeta.Function, q storage.Qu
 		p.errs.set(m.ID, nil)
 		p.poison(work, q, m, fmt.Sprintf("failed %d times (maxDequeueCount %d), last error: %v", m.DequeueCount, maxDequeue, err))
 	default:
+		p.stats.failed.Add(1)
 		p.log.Warn("message failed; it will be retried", "function", f.Name, "queue", q.Name(), "message", m.ID, "dequeueCount", m.DequeueCount, "err", err)
 		retry := p.app.Host.Queues.VisibilityTimeout
 		if err := q.Extend(work, m, retry); err != nil && !errors.Is(err, storage.ErrNotFound) {

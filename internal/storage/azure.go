@@ -30,6 +30,8 @@ type Account struct {
 	requests atomic.Int64
 	empty    atomic.Int64
 	bykind   sync.Map
+	errs     errorCounts
+	latency  atomic.Int64 // time.Duration added to every request (benchmark)
 
 	mu      sync.Mutex
 	created map[string]bool
@@ -66,15 +68,22 @@ func (a *Account) nudge(name string) {
 type OpenOptions struct {
 	// Retry overrides the SDK retry policy (tests shorten it).
 	Retry *policy.RetryOptions
+	// Latency is added to every storage request, retries included (the benchmark
+	// uses it to stand in for a storage account far away); SetLatency changes it.
+	Latency time.Duration
 }
 
 // Open builds clients for s. It does no I/O.
 func Open(s Settings, opts *OpenOptions) (*Account, error) {
 	a := &Account{created: map[string]bool{}}
-	counter := &countingPolicy{n: &a.requests, empty: &a.empty, bykind: &a.bykind}
-	copts := azcore.ClientOptions{PerRetryPolicies: []policy.Policy{counter}}
+	counter := &countingPolicy{n: &a.requests, empty: &a.empty, bykind: &a.bykind, acct: a}
+	// The delay goes after the counter: a request is counted once it is issued.
+	copts := azcore.ClientOptions{PerRetryPolicies: []policy.Policy{counter, latencyPolicy{d: &a.latency}}}
 	if opts != nil && opts.Retry != nil {
 		copts.Retry = *opts.Retry
+	}
+	if opts != nil {
+		a.SetLatency(opts.Latency)
 	}
 	topts := &aztables.ClientOptions{ClientOptions: copts}
 	qopts := &azqueue.ClientOptions{ClientOptions: copts}
@@ -140,6 +149,7 @@ type countingPolicy struct {
 	n      *atomic.Int64
 	empty  *atomic.Int64
 	bykind *sync.Map // kind -> *atomic.Int64
+	acct   *Account
 }
 
 func (p *countingPolicy) Do(req *policy.Request) (*http.Response, error) {
@@ -148,6 +158,9 @@ func (p *countingPolicy) Do(req *policy.Request) (*http.Response, error) {
 	v, _ := p.bykind.LoadOrStore(kind, new(atomic.Int64))
 	v.(*atomic.Int64).Add(1)
 	resp, err := req.Next()
+	if err == nil {
+		p.acct.countErrors(kind, resp)
+	}
 	if err == nil && kind == "queue.receive" && resp.StatusCode == http.StatusOK {
 		// An empty poll is a cost of waiting, not of the work: count it apart.
 		body, rerr := io.ReadAll(resp.Body)
