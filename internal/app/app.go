@@ -235,20 +235,7 @@ func (a *App) RunWorkers(ctx context.Context, opts *runner.PollerOptions) error 
 		defer wg.Done()
 		runner.RunTimers(ctx, a.Meta, a.Funcs, a.log)
 	}()
-	o := runner.PollerOptions{}
-	if opts != nil {
-		o = *opts
-	}
-	if o.OnPoison == nil {
-		o.OnPoison = a.recordPoison
-	}
-	if o.Throttle == nil {
-		o.Throttle = a.Throttle
-	}
-	if o.StatsExtra == nil {
-		o.StatsExtra = workerStats(a.Hub)
-	}
-	err := runner.NewPoller(a.Meta, a.Funcs, a.acct, a.log, &o).Run(ctx)
+	err := a.Poller(opts).Run(ctx)
 	wg.Wait()
 	return err
 }

@@ -46,3 +46,23 @@ func workerStats(hub *engine.Hub) func() map[string]any {
 		return map[string]any{"engine": hub.Stats(), "storageErrors": hub.Account().ErrorCounts()}
 	}
 }
+
+// Poller is the standalone queue poller RunWorkers runs, with the app's defaults
+// filled into opts (poison hook, throttle, stats); for callers that want its
+// counters (the benchmark). Timers are not included: see runner.RunTimers.
+func (a *App) Poller(opts *runner.PollerOptions) *runner.Poller {
+	o := runner.PollerOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.OnPoison == nil {
+		o.OnPoison = a.recordPoison
+	}
+	if o.Throttle == nil {
+		o.Throttle = a.Throttle
+	}
+	if o.StatsExtra == nil {
+		o.StatsExtra = workerStats(a.Hub)
+	}
+	return runner.NewPoller(a.Meta, a.Funcs, a.acct, a.log, &o)
+}

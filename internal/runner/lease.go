@@ -18,6 +18,16 @@ import (
 // second delivery finds nothing to do, a stall. Under saturation a renewal can take
 // seconds, and a renewal started at half-time that is retried by the SDK (whose
 // back-off reaches a minute) can land after the lease is gone.
+//
+// Renewing in time is not always possible: a storage account that answers a request
+// only after tens of seconds (Azurite with a backlog on a loaded machine does; Azure
+// does when throttling) answers the renewal late too, and a receive queued before it
+// may take the message the moment its lease ends. So leases adapt to storage: the
+// poller keeps a decaying maximum of its storage round trips (rtt), and a lease (the
+// receive's visibility and every renewal) is at least 4 of them, so that a renewal
+// sent a third into the lease is answered before the lease ends even when storage is
+// that slow. The cost is a longer wait before a crashed worker's message reappears,
+// only while storage is slow.
 type lease struct {
 	m        *storage.Message
 	d        time.Duration
@@ -63,10 +73,13 @@ func (p *Poller) keepLease(ctx context.Context, q storage.Queue, l *lease) {
 		if !start.Before(l.until) {
 			return // too late: the message may already be someone else's
 		}
-		rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), l.until)
-		err := q.Extend(rctx, l.m, l.d)
-		cancel()
+		// The renewal is not abandoned at the lease's end: answered late, it still
+		// succeeds if nobody received the message meanwhile, and only its answer has
+		// the pop receipt that Delete needs.
+		l.d = p.leaseFor(l.d)
+		err := q.Extend(context.WithoutCancel(ctx), l.m, l.d)
 		took := time.Since(start)
+		p.observe(took)
 		l.slowest = max(l.slowest, took)
 		switch {
 		case err == nil:
@@ -95,6 +108,38 @@ func (p *Poller) keepLease(ctx context.Context, q storage.Queue, l *lease) {
 			}
 		}
 	}
+}
+
+// rtt is a decaying maximum of the poller's storage round trips (receives and
+// renewals): each observation raises it to the observed time, or lets it decay by
+// 1/16 towards it.
+type rtt struct{ v atomic.Int64 }
+
+func (r *rtt) observe(d time.Duration) {
+	for {
+		old := r.v.Load()
+		next := max(int64(d), old-old/16)
+		if r.v.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+func (p *Poller) observe(d time.Duration) { p.rtt.observe(d) }
+
+// maxAdaptiveLease caps how far slow storage stretches a lease.
+const maxAdaptiveLease = 10 * time.Minute
+
+// leaseFor is the lease to ask for: at least base (the configured lease) and four
+// recent slow round trips.
+func (p *Poller) leaseFor(base time.Duration) time.Duration {
+	base = max(base, p.opts.Lease)
+	slow := 4 * time.Duration(p.rtt.v.Load())
+	if slow <= base {
+		return p.opts.Lease
+	}
+	// whole seconds: queue visibility has no finer resolution
+	return min((slow+time.Second-1)/time.Second*time.Second, maxAdaptiveLease)
 }
 
 // slots is a counting semaphore; a nil *slots never blocks.

@@ -64,6 +64,7 @@ type Poller struct {
 	opts  PollerOptions
 	errs  lastErrors
 	stats pollerCounters
+	rtt   rtt // decaying maximum of storage round trips (lease.go)
 }
 
 // NewPoller prepares queue listeners; Run starts them.
@@ -156,7 +157,9 @@ func (p *Poller) listen(ctx context.Context, f *funcmeta.Function, q storage.Que
 			n++
 		}
 		asked := time.Now() // the lease runs from some moment after this
-		msgs, err := q.Receive(ctx, n, p.opts.Lease)
+		leaseFor := p.leaseFor(p.opts.Lease)
+		msgs, err := q.Receive(ctx, n, leaseFor)
+		p.observe(time.Since(asked))
 		if err != nil {
 			for range n {
 				give()
@@ -184,7 +187,7 @@ func (p *Poller) listen(ctx context.Context, f *funcmeta.Function, q storage.Que
 			inflight.Add(1)
 			go func() {
 				defer func() { give(); inflight.Done() }()
-				p.handle(context.WithoutCancel(ctx), f, q, m, asked)
+				p.handle(context.WithoutCancel(ctx), f, q, m, asked, leaseFor)
 			}()
 		}
 	}
@@ -211,7 +214,7 @@ func sleepBackoff(ctx context.Context, cur, max time.Duration, nudge <-chan stru
 // handle runs one message. work is not cancelled on shutdown so an episode that has
 // started finishes cleanly. asked is when the receive that returned m was sent: its
 // lease runs from some moment after that.
-func (p *Poller) handle(work context.Context, f *funcmeta.Function, q storage.Queue, m *storage.Message, asked time.Time) {
+func (p *Poller) handle(work context.Context, f *funcmeta.Function, q storage.Queue, m *storage.Message, asked time.Time, leaseFor time.Duration) {
 	maxDequeue := int64(p.app.Host.Queues.MaxDequeueCount)
 	if maxDequeue <= 0 {
 		maxDequeue = funcmeta.DefaultMaxDequeueCount
@@ -219,7 +222,7 @@ func (p *Poller) handle(work context.Context, f *funcmeta.Function, q storage.Qu
 	if m.DequeueCount > 1 {
 		p.stats.redeliveries.Add(1)
 	}
-	lease := newLease(m, p.opts.Lease, asked)
+	lease := newLease(m, leaseFor, asked)
 	if m.DequeueCount > maxDequeue {
 		last := p.errs.get(m.ID)
 		if last == "" {
@@ -245,7 +248,7 @@ func (p *Poller) handle(work context.Context, f *funcmeta.Function, q storage.Qu
 		// wasted work and, for a wake-up, a stall for whoever waited on it.
 		p.stats.leaseExpiries.Add(1)
 		p.log.Warn("message lease expired while it was processed", "queue", q.Name(), "message", m.ID,
-			"lease", p.opts.Lease, "held", time.Since(asked).Round(time.Millisecond), "renewals", lease.renewals)
+			"lease", lease.d, "held", time.Since(asked).Round(time.Millisecond), "renewals", lease.renewals)
 	}
 	p.errs.set(m.ID, err)
 	switch {

@@ -55,6 +55,19 @@ type config struct {
 	raw           rawSizes
 	rawPasses     int
 	skip          map[string]bool
+
+	// inject is added to every storage request of the whole run (-latency);
+	// sweep are the injected latencies of the one-activity latency figures.
+	inject       time.Duration
+	sweep        []time.Duration
+	sweepSamples int
+	waves        int
+	waveSize     int
+	scaleOut     []int
+	scaleWaves   int
+	scaleSize    int
+	idleWindow   time.Duration
+	handlerBin   string
 }
 
 const taskHub = "bench1"
@@ -64,7 +77,16 @@ func main() {
 	signals := flag.Int("signals", 2000, "signals per entity throughput run")
 	entities := flag.Int("entities", 100, "entities in the spread run")
 	parallel := flag.Int("parallel", 32, "concurrent HTTP clients in the signal bursts")
-	latency := flag.Int("latency", 100, "signals in the signal-to-committed-state latency run")
+	latency := flag.Int("latency-samples", 100, "signals in the signal-to-committed-state latency run")
+	inject := flag.Duration("latency", 0, "storage latency added to every storage request of the whole run (e.g. 5ms)")
+	sweep := flag.String("latency-sweep", "0,5ms,20ms", "injected storage latencies of the one-activity start-to-completed figures")
+	sweepSamples := flag.Int("sweep-samples", 30, "one-activity orchestrations, one at a time, per injected latency")
+	waves := flag.Int("waves", 20, "waves of chained orchestrations in the stall check")
+	waveSize := flag.Int("wave-size", 100, "chained orchestrations per wave")
+	scaleOut := flag.String("scale-out", "1,2,3", "worker process counts of the scale-out run")
+	scaleWaves := flag.Int("scale-waves", 3, "waves of chains per scale-out run")
+	idle := flag.Duration("idle-window", time.Minute, "how long the idle standalone process is measured")
+	handlerBin := flag.String("handler", "bin/handler", "the handler binary the scale-out and idle runs start (built by make bench)")
 	pause := flag.Duration("latency-pause", 100*time.Millisecond, "pause between latency samples")
 	instances := flag.Int("instances", 100, "concurrent chained orchestrations in the largest chain run")
 	fanout := flag.String("fanout", "100,1000,5000", "comma-separated fan-out/fan-in sizes")
@@ -72,7 +94,7 @@ func main() {
 	calls := flag.Int("calls", 50, "entity calls per orchestration in the call round-trip run")
 	rawMax := flag.Duration("raw-max", 2*time.Second, "time limit of each raw Azurite measurement")
 	rawPasses := flag.Int("raw-passes", 2, "raw Azurite baseline passes: 1 (before the engine) or 2 (before and after, averaged)")
-	skip := flag.String("skip", "", "comma-separated phases to leave out: raw, latency, signals, orchestrations, calls, fanout")
+	skip := flag.String("skip", "", "comma-separated phases to leave out: raw, latency, signals, orchestrations, calls, fanout, injected, waves, scaleout, idle")
 	out := flag.String("json", "bench-results.json", "where to write the figures")
 	root := flag.String("root", ".", "app root (folder with host.json)")
 	flag.Parse()
@@ -90,7 +112,7 @@ func main() {
 		signals:       pick("signals", *signals, 500),
 		entities:      *entities,
 		parallel:      *parallel,
-		latency:       pick("latency", *latency, 30),
+		latency:       pick("latency-samples", *latency, 30),
 		latencyPause:  *pause,
 		hello:         pick("hello", 20, 10),
 		instances:     *instances,
@@ -99,6 +121,43 @@ func main() {
 		rawPasses:     pick("raw-passes", *rawPasses, 1),
 		raw:           rawSizes{inserts: 1500, batches: 40, reads: 1000, queries: 300, sends: 900, deqRounds: 3, maxDur: *rawMax},
 		skip:          map[string]bool{},
+		inject:        *inject,
+		sweepSamples:  pick("sweep-samples", *sweepSamples, 15),
+		waves:         pick("waves", *waves, 5),
+		waveSize:      *waveSize,
+		scaleWaves:    pick("scale-waves", *scaleWaves, 2),
+		scaleSize:     pick("wave-size", *waveSize, 50),
+		idleWindow:    *idle,
+		handlerBin:    *handlerBin,
+	}
+	sw := *sweep
+	if *quick && !set["latency-sweep"] {
+		sw = "0,5ms"
+	}
+	for _, s := range strings.Split(sw, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if s == "0" {
+			s = "0s"
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			fmt.Fprintf(os.Stderr, "bench: bad -latency-sweep value %q\n", s)
+			os.Exit(2)
+		}
+		cfg.sweep = append(cfg.sweep, d)
+	}
+	for _, s := range strings.Split(*scaleOut, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "bench: bad -scale-out count %q\n", s)
+			os.Exit(2)
+		}
+		cfg.scaleOut = append(cfg.scaleOut, n)
 	}
 	fo := *fanout
 	if *quick && !set["fanout"] {
@@ -127,7 +186,7 @@ func main() {
 	for _, s := range strings.Split(*skip, ",") {
 		switch s = strings.TrimSpace(s); s {
 		case "":
-		case "raw", "latency", "signals", "orchestrations", "calls", "fanout":
+		case "raw", "latency", "signals", "orchestrations", "calls", "fanout", "injected", "waves", "scaleout", "idle":
 			cfg.skip[s] = true
 		default:
 			fmt.Fprintf(os.Stderr, "bench: -skip: no phase %q\n", s)
@@ -167,6 +226,9 @@ type bench struct {
 	url  string
 	raw  *rawBaseline
 	mem  *memSampler
+
+	poller *runner.Poller
+	root   string
 
 	// engineQueues are the app's trigger queues opened through the probe account.
 	engineQueues []storage.Queue
@@ -348,7 +410,7 @@ func run(root string, cfg config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{ctx: ctx, cfg: cfg, mem: mem}
+	b := &bench{ctx: ctx, cfg: cfg, mem: mem, root: root}
 	fmt.Fprintf(os.Stderr, "bench: %s, %d cores, azurite %s in memory\n", runtime.Version(), runtime.NumCPU(), azuriteVersion())
 	var passes []*rawBaseline
 	rawPass := func() {
@@ -379,7 +441,7 @@ func run(root string, cfg config) (*Report, error) {
 	}
 	rawPass()
 
-	acct, err := az.Open()
+	acct, err := openAccount(az, cfg.inject)
 	if err != nil {
 		return nil, err
 	}
@@ -417,10 +479,15 @@ func run(root string, cfg config) (*Report, error) {
 	workCtx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
 	workersDone := make(chan struct{})
+	b.poller = a.Poller(&runner.PollerOptions{Lease: 30 * time.Second, MinPollingInterval: 10 * time.Millisecond, StatsInterval: -1})
 	go func() {
 		defer close(workersDone)
-		_ = a.RunWorkers(workCtx, &runner.PollerOptions{Lease: 30 * time.Second, MinPollingInterval: 10 * time.Millisecond})
+		go runner.RunTimers(workCtx, a.Meta, a.Funcs, log)
+		_ = b.poller.Run(workCtx)
 	}()
+	// The idle standalone process runs beside the other phases: what is measured is
+	// its own CPU time and polls, on a task hub of its own that gets no work.
+	idle := b.startIdle(az)
 
 	// Latency first, on an idle engine with an empty table; then throughput. The
 	// largest fan-out runs last: if it does not finish, what it leaves behind cannot
@@ -430,6 +497,11 @@ func run(root string, cfg config) (*Report, error) {
 	b.phase("orchestrations", b.benchOrchestrations)
 	b.phase("calls", b.benchCalls)
 	b.phase("fanout", b.benchFanOut)
+	b.phase("injected", b.benchInjected)
+	b.phase("waves", b.benchWaves)
+	b.health()
+	b.phase("idle", func() error { return idle.finish(b) })
+	b.phase("scaleout", func() error { return b.benchScaleOut(az) })
 
 	// Engine-wide context for the figures above: how deep the queues got (Azurite's
 	// dequeue slows down with every message in the account) and how big the table
@@ -487,7 +559,9 @@ func run(root string, cfg config) (*Report, error) {
 		Mode: map[bool]string{true: "quick", false: "full"}[cfg.quick],
 		Settings: map[string]any{"signals": cfg.signals, "entities": cfg.entities, "parallel": cfg.parallel, "latencySamples": cfg.latency,
 			"latencyPause": cfg.latencyPause.String(), "helloOrchestrations": cfg.hello, "chainInstances": cfg.instances, "fanouts": cfg.fanouts,
-			"fanoutTimeout": cfg.fanoutTimeout.String(), "callsPerLoop": cfg.calls, "rawMaxPerMeasurement": cfg.raw.maxDur.String(), "rawPasses": cfg.rawPasses},
+			"fanoutTimeout": cfg.fanoutTimeout.String(), "callsPerLoop": cfg.calls, "rawMaxPerMeasurement": cfg.raw.maxDur.String(), "rawPasses": cfg.rawPasses,
+			"injectedLatency": cfg.inject.String(), "latencySweep": fmt.Sprint(cfg.sweep), "sweepSamples": cfg.sweepSamples, "waves": cfg.waves, "waveSize": cfg.waveSize,
+			"scaleOut": cfg.scaleOut, "scaleWaves": cfg.scaleWaves, "scaleWaveSize": cfg.scaleSize, "idleWindow": cfg.idleWindow.String()},
 		Seconds: time.Since(began).Seconds(), SettleSeconds: b.settled.Seconds(), Figures: b.figs, Baseline: baselineMap(b.raw), BaselinePasses: passMaps(passes),
 		RequestsByKind: acct.RequestsByKind(), RawRequestsByKind: rawAcct.RequestsByKind(), Phases: b.phases, Problems: b.problems,
 	}
