@@ -2,7 +2,7 @@
 // under /runtime/webhooks/durabletask/) on top of the engine, so that DF's check-status
 // URLs, tools and habits work against this handler: instance status, queries, events,
 // terminate/suspend/resume/restart, purge, starting orchestrations, and entity signal,
-// read and list.
+// read and list; plus, beyond DF, the task hub's queue depths and poison messages.
 //
 // The routes are served by one catch-all HTTP function (folder durable_mgmt, route
 // runtime/webhooks/durabletask/{*path}, authLevel admin) and parse the part of the path
@@ -59,7 +59,7 @@ func Handler(hub *engine.Hub) http.Handler {
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	segs := pathSegments(r)
 	if len(segs) == 0 {
-		httpx.Errorf(w, http.StatusNotFound, "no management route for %s %s: use instances, orchestrators or entities", r.Method, r.URL.Path)
+		httpx.Errorf(w, http.StatusNotFound, "no management route for %s %s: use instances, orchestrators, entities, taskhub or poison", r.Method, r.URL.Path)
 		return
 	}
 	switch strings.ToLower(segs[0]) {
@@ -80,6 +80,10 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.start(w, r, segs[1], id)
 	case "entities":
 		a.entities(w, r, segs[1:])
+	case "taskhub":
+		a.taskHub(w, r, segs[1:])
+	case "poison":
+		a.poison(w, r, segs[1:])
 	case "cleanentitystorage":
 		if len(segs) != 1 {
 			notFound(w, r)
