@@ -23,6 +23,7 @@ azurite-stop:
 ## test: every test, against real Azurite (each test binary starts a private one)
 test:
 	@scripts/azurite.sh install
+	@scripts/chromium.sh
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 

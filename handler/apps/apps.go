@@ -16,6 +16,7 @@ import (
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/httpapi"
 	"github.com/durablego/durablefunctions/internal/mgmt"
+	"github.com/durablego/durablefunctions/internal/monitor"
 	"github.com/durablego/durablefunctions/internal/storage"
 )
 
@@ -39,13 +40,14 @@ func Register(reg *durable.Registry, d Deps) {
 // HTTP returns the HTTP functions by function folder name.
 func HTTP(hub *engine.Hub) map[string]http.Handler {
 	return map[string]http.Handler{
-		"counter_api":    counter.HTTP(hub),
-		"http_start":     httpapi.Start(hub),
-		"get_status":     httpapi.Status(hub),
-		"submit_query":   asyncjob.Submit(hub),
-		"scoreboard_api": scoreboard.HTTP(hub),
-		"bank_api":       bank.HTTP(hub),
-		"circuit_api":    circuitbreaker.HTTP(hub),
-		"durable_mgmt":   mgmt.Handler(hub),
+		"counter_api":     counter.HTTP(hub),
+		"http_start":      httpapi.Start(hub),
+		"get_status":      httpapi.Status(hub),
+		"submit_query":    asyncjob.Submit(hub),
+		"scoreboard_api":  scoreboard.HTTP(hub),
+		"bank_api":        bank.HTTP(hub),
+		"circuit_api":     circuitbreaker.HTTP(hub),
+		"durable_mgmt":    mgmt.Handler(hub),
+		"durable_monitor": monitor.Handler(nil),
 	}
 }
