@@ -123,6 +123,12 @@ func (h *harness) startMonitorWorker() *worker {
 // content-security-policy violation the page reports.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	// A fresh profile per test. Not t.TempDir: chromium's helper processes may still
+	// write to it for a moment after the browser is gone, which fails TempDir's clean-up.
+	profile, err := os.MkdirTemp("", "monitor-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath(t)),
 		chromedp.Flag("headless", true),
@@ -134,13 +140,20 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1440, 900),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 
 	var mu sync.Mutex
 	var problems []string
@@ -197,6 +210,12 @@ func waitJS(expr string, within time.Duration) chromedp.Action {
 }
 
 func jsString(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// clickJS clicks the element sel as soon as it exists, in one step in the page: a
+// refresh cannot replace it between finding and clicking.
+func clickJS(sel string) chromedp.Action {
+	return waitJS(`(() => { const e = document.querySelector(`+jsString(sel)+`); if (!e || e.disabled) return false; e.click(); return true; })()`, 20*time.Second)
+}
 
 // screenshotPath is where the dashboard screenshot goes: $DASHBOARD_SCREENSHOT, or a
 // file in the test's temporary directory.
@@ -317,7 +336,7 @@ func TestMonitorDashboard(t *testing.T) {
 			chromedp.Navigate(page+"#/instances"),
 			chromedp.WaitVisible(row(demo), chromedp.ByQuery),
 			chromedp.SendKeys(`#f-name`, "chain", chromedp.ByQuery),
-			chromedp.Click(`#f-apply`, chromedp.ByQuery),
+			clickJS(`#f-apply`),
 			waitJS(`location.hash.includes('name=chain') && document.querySelectorAll('#instances tr[data-instance-id]').length === 3`, 10*time.Second),
 			chromedp.Evaluate(listed, &ids),
 		)
@@ -334,7 +353,7 @@ func TestMonitorDashboard(t *testing.T) {
 		var title string
 		run(t, ctx, "instance page",
 			chromedp.Navigate(page+"#/instances"),
-			chromedp.Click(`#instances tr[data-instance-id=`+jsString(demo)+`] a`, chromedp.ByQuery),
+			clickJS(`#instances tr[data-instance-id=`+jsString(demo)+`] a`),
 			chromedp.WaitVisible(`#timeline .tl-bar[data-kind=activity]`, chromedp.ByQuery),
 			chromedp.Text(`#instance-id`, &title, chromedp.ByQuery),
 			chromedp.Nodes(`#timeline .tl-bar[data-kind=activity][data-state=done]`, &bars, chromedp.ByQueryAll),
@@ -365,7 +384,7 @@ func TestMonitorDashboard(t *testing.T) {
 		// The sub-orchestration links to its own page.
 		var subTitle string
 		run(t, ctx, "sub-orchestration link",
-			chromedp.Click(`#timeline a[data-instance-id=`+jsString(subID)+`]`, chromedp.ByQuery),
+			clickJS(`#timeline a[data-instance-id=`+jsString(subID)+`]`),
 			waitJS(`document.querySelector('#instance-id')?.textContent === `+jsString(subID), 10*time.Second),
 			chromedp.Text(`#instance-id`, &subTitle, chromedp.ByQuery),
 		)
@@ -380,7 +399,7 @@ func TestMonitorDashboard(t *testing.T) {
 			chromedp.Navigate(page+"#/instance/"+url.PathEscape(waiting)),
 			waitJS(`document.querySelector('#instance-status')?.textContent === 'Running'`, 10*time.Second),
 			chromedp.WaitVisible(`#timeline .tl-bar[data-kind=timer][data-state=open]`, chromedp.ByQuery),
-			chromedp.Click(`#act-terminate`, chromedp.ByQuery),
+			clickJS(`#act-terminate`),
 			chromedp.WaitVisible(`#dialog`, chromedp.ByQuery),
 			chromedp.Text(`#dlg-title`, &dialogTitle, chromedp.ByQuery),
 		)
@@ -394,7 +413,7 @@ func TestMonitorDashboard(t *testing.T) {
 			t.Fatalf("cancelled dialog terminated the instance: %s", s.RuntimeStatus)
 		}
 		run(t, ctx, "confirm",
-			chromedp.Click(`#act-terminate`, chromedp.ByQuery),
+			clickJS(`#act-terminate`),
 			chromedp.WaitVisible(`#dlg-f-reason`, chromedp.ByQuery),
 			chromedp.SendKeys(`#dlg-f-reason`, "no longer needed", chromedp.ByQuery),
 			chromedp.Click(`#dlg-ok`, chromedp.ByQuery),
@@ -416,7 +435,7 @@ func TestMonitorDashboard(t *testing.T) {
 		run(t, ctx, "rewind answers 501",
 			chromedp.Navigate(page+"#/instance/"+url.PathEscape(failed)),
 			chromedp.WaitVisible(`#failure`, chromedp.ByQuery),
-			chromedp.Click(`#act-rewind`, chromedp.ByQuery),
+			clickJS(`#act-rewind`),
 			chromedp.WaitVisible(`#dlg-ok`, chromedp.ByQuery),
 			chromedp.Click(`#dlg-ok`, chromedp.ByQuery),
 			waitJS(`!document.querySelector('#act-rewind') && Array.from(document.querySelectorAll('.toast')).some(t => t.textContent.includes('not supported'))`, 10*time.Second),
@@ -441,7 +460,7 @@ func TestMonitorDashboard(t *testing.T) {
 		}
 		save(t, "entities")
 		run(t, ctx, "delete through the dialog",
-			chromedp.Click(row("gamma")+` button.del`, chromedp.ByQuery),
+			clickJS(row("gamma")+` button.del`),
 			chromedp.WaitVisible(`#dlg-ok`, chromedp.ByQuery),
 			chromedp.Click(`#dlg-ok`, chromedp.ByQuery),
 			chromedp.WaitNotPresent(row("gamma"), chromedp.ByQuery),
@@ -506,5 +525,42 @@ func TestMonitorForwardsKey(t *testing.T) {
 	)
 	if hubName != h.hub || banner {
 		t.Fatalf("hub name %q, refusal banner shown: %v", hubName, banner)
+	}
+}
+
+// TestMonitorThroughHostProtocol: under the Functions host the dashboard arrives as an
+// HTTP invocation and answers the page, pointing at the management API under the
+// route prefix; a path below it is a 404.
+func TestMonitorThroughHostProtocol(t *testing.T) {
+	h := newHarness(t, nil)
+	a := h.newApp()
+	handler, err := a.HostHandler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	invoke := func(url string, params map[string]string) (string, string, map[string]any) {
+		inv := map[string]any{"Data": map[string]any{"req": map[string]any{
+			"Url": url, "Method": "GET", "Query": map[string]string{}, "Headers": map[string][]string{}, "Params": params, "Body": "",
+		}}, "Metadata": map[string]any{}}
+		b, _ := json.Marshal(inv)
+		rec := postInvocation(t, handler, "/durable_monitor", string(b))
+		var resp struct {
+			Outputs map[string]struct {
+				StatusCode json.Number    `json:"statusCode"`
+				Body       string         `json:"body"`
+				Headers    map[string]any `json:"headers"`
+			}
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+			t.Fatalf("durable_monitor: %s", rec.Body)
+		}
+		return resp.Outputs["res"].StatusCode.String(), resp.Outputs["res"].Body, resp.Outputs["res"].Headers
+	}
+	status, body, headers := invoke("http://localhost:7071/api/monitor", map[string]string{})
+	if status != "200" || !strings.Contains(body, `<meta name="mgmt-base" content="/api/runtime/webhooks/durabletask">`) || !strings.Contains(fmt.Sprint(headers), "nonce-") {
+		t.Fatalf("dashboard under the host: %s %v %.300s", status, headers, body)
+	}
+	if status, body, _ := invoke("http://localhost:7071/api/monitor/nothing-here", map[string]string{"path": "nothing-here"}); status != "404" {
+		t.Fatalf("path below the dashboard: %s %.300s", status, body)
 	}
 }

@@ -78,6 +78,15 @@
 
   const enc = encodeURIComponent;
 
+  // changed reports whether data differs from what el last showed, so a refresh that
+  // brings nothing new leaves the DOM alone (no flicker; open cells and clicks survive).
+  function changed(el, data) {
+    const sig = JSON.stringify(data);
+    if (el.dataset.sig === sig) return false;
+    el.dataset.sig = sig;
+    return true;
+  }
+
   // ---- Formatting ------------------------------------------------------------------
 
   const pad = (n, w) => String(n).padStart(w || 2, '0');
@@ -362,6 +371,7 @@
         next = res.next;
         if (total >= COUNT_SCAN_LIMIT && next) { capped = true; break; }
       } while (next);
+      if (!changed(counts, [by, total, capped, f.status])) return;
       const plus = capped ? '+' : '';
       const card = (s, n) => h('button.count.st-' + s + (f.status === s || (s === 'All' && !f.status) ? '.selected' : ''), {
         type: 'button', dataset: { status: s }, title: s === 'All' ? 'Show every status' : 'Show only ' + s,
@@ -380,7 +390,7 @@
         h('td', statusChip(s.runtimeStatus)),
         h('td.time-cell', { title: s.createdTime }, fmtTime(s.createdTime)),
         h('td.time-cell', { title: s.lastUpdatedTime + ' (' + ago(s.lastUpdatedTime) + ')' }, fmtTime(s.lastUpdatedTime)),
-        h('td.time-cell', coarseDur(end - created)),
+        h('td.time-cell', { dataset: TERMINAL.has(s.runtimeStatus) ? {} : { runningSince: String(created) } }, coarseDur(end - created)),
         h('td', h('div.trunc.json-inline', compactJSON(s.customStatus, 60))));
     }
 
@@ -388,6 +398,9 @@
       const page = await fetchPage(tokens[pageIdx]);
       tokens = tokens.slice(0, pageIdx + 1);
       if (page.next) tokens.push(page.next);
+      // Running instances' durations move on in place; an unchanged page stays.
+      for (const td of tbody.querySelectorAll('td[data-running-since]')) td.textContent = coarseDur(Date.now() - Number(td.dataset.runningSince));
+      if (!changed(tbody, [pageIdx, page])) return;
       tbody.replaceChildren(...(page.rows.length ? page.rows.map(row) : [h('tr', h('td.empty', { colSpan: 7 }, 'No instances match these filters.'))]));
       pagerInfo.textContent = 'Page ' + (pageIdx + 1) + ' · ' + page.rows.length + ' instance' + (page.rows.length === 1 ? '' : 's') + (page.next ? ' · more on the next page' : '');
       prev.disabled = pageIdx === 0;
@@ -508,7 +521,7 @@
           fact('Status', s.runtimeStatus),
           fact('Created', fmtTime(s.createdTime), s.createdTime),
           fact('Last updated', fmtTime(s.lastUpdatedTime), s.lastUpdatedTime + ' (' + ago(s.lastUpdatedTime) + ')'),
-          fact(TERMINAL.has(s.runtimeStatus) ? 'Duration' : 'Running for', dur),
+          TERMINAL.has(s.runtimeStatus) ? fact('Duration', dur) : h('div.fact', h('div.k', 'Running for'), h('div.v', { dataset: { runningSince: String(t0) } }, dur)),
           fact('History events', String(events.length))));
 
       let failure = null;
@@ -568,7 +581,9 @@
           h('h2', 'No instance ' + id), h('p', 'It may have been purged, or the id is wrong.'), h('a', { href: '#/instances' }, 'Back to instances'))));
         return;
       }
-      render(res.data);
+      if (changed(el, res.data)) render(res.data);
+      const since = el.querySelector('[data-running-since]');
+      if (since) since.textContent = fmtDur(Date.now() - Number(since.dataset.runningSince));
     }
     return { el, refresh };
   }
@@ -691,7 +706,7 @@
     const ticks = h('div.ticks');
     const grid = h('div.tl-grid');
     for (let x = 0; x <= span + 1e-9; x += step) {
-      ticks.appendChild(h('span.tick', { style: { left: pct(t0 + x) + '%' } }, x === 0 ? '0' : '+' + fmtDur(x)));
+      ticks.appendChild(h('span.tick', { style: { left: pct(t0 + x) + '%' } }, x === 0 ? '0' : '+' + fmtDur(x).replace(/\.0+ s$/, ' s')));
       grid.appendChild(h('span', { style: { left: pct(t0 + x) + '%' } }));
     }
     wrap.appendChild(grid);
@@ -779,6 +794,7 @@
       tokens = tokens.slice(0, pageIdx + 1);
       if (res.next) tokens.push(res.next);
       const rows = res.data || [];
+      if (!changed(tbody, [pageIdx, rows, res.next])) return;
       tbody.replaceChildren(...(rows.length ? rows.map(row) : [h('tr', h('td.empty', { colSpan: 6 }, 'No entities' + (name ? ' named ' + name : '') + '.'))]));
       pagerInfo.textContent = 'Page ' + (pageIdx + 1) + ' · ' + rows.length + ' entit' + (rows.length === 1 ? 'y' : 'ies');
       prev.disabled = pageIdx === 0;
@@ -803,6 +819,7 @@
 
     async function refresh() {
       const [hub, poison] = await Promise.all([api('GET', '/taskhub'), api('GET', '/poison', { query: { top: 200 } })]);
+      if (!changed(el, [hub.data, poison.data])) return;
       const qs = hub.data.queues || [];
       $('#hub-name').textContent = hub.data.taskHub;
       const max = Math.max(1, ...qs.map((q) => q.approximateMessageCount));
