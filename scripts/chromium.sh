@@ -13,4 +13,4 @@ fi
 echo "installing chromium (apt-get)" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >&2
-apt-get install -y -qq --no-install-recommends chromium >&2
+apt-get install -y -qq chromium >&2 # recommends bring fonts for readable screenshots
