@@ -21,6 +21,7 @@ import (
 	"github.com/durablego/durablefunctions/internal/funcmeta"
 	"github.com/durablego/durablefunctions/internal/hubclient"
 	"github.com/durablego/durablefunctions/internal/mgmt"
+	"github.com/durablego/durablefunctions/internal/monitor"
 	"github.com/durablego/durablefunctions/internal/runner"
 	"github.com/durablego/durablefunctions/internal/storage"
 )
@@ -143,6 +144,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		a.Funcs.HTTP[f.Name] = f.Handler(a.Client)
 	}
 	a.Funcs.HTTP[appdef.ManagementFunction] = mgmt.Handler(hub)
+	a.Funcs.HTTP[appdef.MonitorFunction] = monitor.Handler(nil)
 	wake := wakeHandler(hub)
 	for _, f := range meta.Functions {
 		if !f.IsQueue() {
