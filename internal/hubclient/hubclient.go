@@ -44,17 +44,25 @@ func mapErr(err error) error {
 	case errors.Is(err, engine.ErrPayloadTooLarge) && !errors.Is(err, durable.ErrPayloadTooLarge):
 		return fmt.Errorf("%w: %w", durable.ErrPayloadTooLarge, err)
 	case errors.As(err, &re), errors.Is(err, storage.ErrConflict):
-		return fmt.Errorf("%w (status %d)", durable.ErrStorage, statusOf(re))
+		return &storageError{err: err}
 	}
 	return err
 }
 
-func statusOf(re *azcore.ResponseError) int {
-	if re == nil {
-		return 0
+// storageError is a storage failure: errors.Is(err, durable.ErrStorage), and errors.As
+// still reaches the SDK's *azcore.ResponseError for callers that want its status, but
+// the message carries no URL or raw response.
+type storageError struct{ err error }
+
+func (e *storageError) Error() string {
+	var re *azcore.ResponseError
+	if errors.As(e.err, &re) {
+		return fmt.Sprintf("%v (status %d %s)", durable.ErrStorage, re.StatusCode, re.ErrorCode)
 	}
-	return re.StatusCode
+	return durable.ErrStorage.Error()
 }
+
+func (e *storageError) Unwrap() []error { return []error{durable.ErrStorage, e.err} }
 
 func marshal(v any) (json.RawMessage, error) {
 	b, err := durable.Marshal(v)
