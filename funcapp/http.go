@@ -53,7 +53,7 @@ func WriteError(w http.ResponseWriter, err error) {
 		status = http.StatusConflict
 	case errors.Is(err, durable.ErrInstanceFinished):
 		status = http.StatusGone
-	case errors.Is(err, durable.ErrInstanceNotFinished):
+	case errors.Is(err, durable.ErrInstanceNotFinished), errors.Is(err, durable.ErrInstanceNotFailed):
 		status = http.StatusPreconditionFailed
 	case errors.Is(err, durable.ErrStorage):
 		w.Header().Set("Retry-After", "5")

@@ -101,6 +101,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Logger:         o.Logger,
 		Base64Messages: !strings.EqualFold(meta.Host.Queues.MessageEncoding, "none"),
 		EntityQueues:   map[string]string{},
+		Versioning: engine.Versioning{DefaultVersion: meta.Host.DurableTask.DefaultVersion,
+			MatchStrategy:   engine.VersionMatch(meta.Host.DurableTask.VersionMatchStrategy),
+			FailureStrategy: engine.VersionFailure(meta.Host.DurableTask.VersionFailureStrategy)},
 	}
 	var errs []error
 	for _, f := range meta.Functions {

@@ -40,6 +40,9 @@ type Config struct {
 	// MaxPayloadBytes is the largest input, output, result, event or state accepted
 	// (0 = DefaultMaxPayload).
 	MaxPayloadBytes int
+	// Versioning is host.json's orchestration versioning (defaultVersion,
+	// versionMatchStrategy, versionFailureStrategy); the zero value turns it off.
+	Versioning Versioning
 }
 
 var hubNameRE = regexp.MustCompile(`^[a-z][a-z0-9]{2,40}$`)

@@ -176,7 +176,7 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		httpx.Error(w, http.StatusGone, err.Error())
 	case errors.Is(err, engine.ErrInstanceExists), errors.Is(err, engine.ErrEntityLocked):
 		httpx.Error(w, http.StatusConflict, err.Error())
-	case errors.Is(err, engine.ErrInstanceNotFinished):
+	case errors.Is(err, engine.ErrInstanceNotFinished), errors.Is(err, engine.ErrInstanceNotFailed):
 		httpx.Error(w, http.StatusPreconditionFailed, err.Error())
 	case errors.Is(err, engine.ErrInvalidInstanceID), errors.Is(err, engine.ErrInvalidQuery), errors.Is(err, errBadRequest):
 		httpx.Error(w, http.StatusBadRequest, err.Error())
