@@ -62,6 +62,9 @@ type harness struct {
 	az   *testenv.Azurite
 	hub  string
 	vars env
+	// root and lease override the app root and the standalone lease of processes
+	// started by startProcess (defaults: the repository root, 4s).
+	root, lease string
 }
 
 func newHarness(t testing.TB, extra env) *harness {
@@ -88,7 +91,11 @@ func quietLogger() *slog.Logger {
 func (h *harness) newApp() *app.App {
 	h.t.Helper()
 	ctx := testenv.Context(h.t, time.Minute)
-	a, err := app.New(ctx, app.Options{Root: repoRoot(h.t), Getenv: h.vars.get, Logger: quietLogger(), Account: h.az.Account(h.t), Def: sampleApp()})
+	root := h.root
+	if root == "" {
+		root = repoRoot(h.t)
+	}
+	a, err := app.New(ctx, app.Options{Root: root, Getenv: h.vars.get, Logger: quietLogger(), Account: h.az.Account(h.t), Def: sampleApp()})
 	if err != nil {
 		h.t.Fatal(err)
 	}

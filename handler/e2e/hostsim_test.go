@@ -22,6 +22,23 @@ import (
 type hostSim struct {
 	invocations atomic.Int64
 	objects     atomic.Int64
+	// What the host does with failed invocations, when maxDequeue is set: a message
+	// whose attempt failed at DequeueCount >= maxDequeue (or that arrives above it) is
+	// moved to <queue>-poison; others become visible again after retryAfter. Unset,
+	// a failed message stays invisible until its lease ends.
+	maxDequeue int64
+	retryAfter time.Duration
+	// timeouts are per-function invocation time limits (the host's functionTimeout):
+	// the invocation's context ends then.
+	timeouts map[string]time.Duration
+}
+
+// poison moves m to <queue>-poison as the host does.
+func (s *hostSim) poison(ctx context.Context, acct *storage.Account, q storage.Queue, m *storage.Message) {
+	pq, err := acct.Queue(ctx, q.Name()+"-poison")
+	if err == nil && pq.Send(ctx, m.Text, 0) == nil {
+		_ = q.Delete(ctx, m)
+	}
 }
 
 func (s *hostSim) run(ctx context.Context, t testing.TB, a *app.App, handler http.Handler, acct *storage.Account) *sync.WaitGroup {
@@ -44,9 +61,18 @@ func (s *hostSim) run(ctx context.Context, t testing.TB, a *app.App, handler htt
 					continue
 				}
 				for _, m := range msgs {
+					if s.maxDequeue > 0 && m.DequeueCount > s.maxDequeue {
+						s.poison(ctx, acct, q, m)
+						continue
+					}
 					code := s.invoke(handler, f.Name, f.Trigger.Name, m)
-					if code >= 200 && code < 300 {
+					switch {
+					case code >= 200 && code < 300:
 						_ = q.Delete(ctx, m)
+					case s.maxDequeue > 0 && m.DequeueCount >= s.maxDequeue:
+						s.poison(ctx, acct, q, m)
+					case s.retryAfter > 0:
+						_ = q.Extend(ctx, m, s.retryAfter)
 					}
 				}
 			}
@@ -71,6 +97,11 @@ func (s *hostSim) invoke(h http.Handler, function, binding string, m *storage.Me
 	body := fmt.Sprintf(`{"Data":{%q:%s},"Metadata":{"DequeueCount":%q,"Id":%s,"PopReceipt":%s,"InsertionTime":%q,"sys":{"MethodName":%q,"UtcNow":%q,"RandGuid":"e59556b5-892a-4465-a19d-4396f0978dab"}}}`,
 		binding, data, fmt.Sprint(m.DequeueCount), q(q(m.ID)), q(q(m.PopReceipt)), m.InsertedAt.UTC().Format(time.RFC3339), function, time.Now().UTC().Format(time.RFC3339Nano))
 	req := httptest.NewRequest("POST", "/"+function, strings.NewReader(body))
+	if d := s.timeouts[function]; d > 0 {
+		ctx, cancel := context.WithTimeout(req.Context(), d)
+		defer cancel()
+		req = req.WithContext(ctx)
+	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("X-Azure-Functions-InvocationId", fmt.Sprintf("inv-%d", n))
 	rec := httptest.NewRecorder()

@@ -650,7 +650,8 @@ func TestMgmtEntities(t *testing.T) {
 		}
 	}
 
-	// DELETE removes the state at once; the entity is then listed only with includeDeleted.
+	// DELETE removes the state at once. An entity only clients signalled keeps no
+	// marks, so nothing is left of it to list even with includeDeleted.
 	if r := do(t, "DELETE", api+"/entities/counter_entity/k1", ""); r.Status != http.StatusAccepted {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
@@ -660,7 +661,7 @@ func TestMgmtEntities(t *testing.T) {
 	if got := describe(listAll("/entities")); got != "counter_entity/k/2" {
 		t.Fatalf("after delete: %s", got)
 	}
-	if got := describe(listAll("/entities?includeDeleted=true")); got != "counter_entity/k/2 counter_entity/k1" {
+	if got := describe(listAll("/entities?includeDeleted=true")); got != "counter_entity/k/2" {
 		t.Fatalf("after delete, includeDeleted: %s", got)
 	}
 	signal("k1", "add", "1", jsonCT...)
@@ -719,12 +720,25 @@ func TestMgmtCleanEntityStorage(t *testing.T) {
 	})
 
 	// Empty entity checkpoints: one idle for two days that never sent anything (removed),
-	// one that sent messages (kept: receivers remember its sequence numbers), one recent (kept).
+	// one that sent messages (kept: receivers remember its sequence numbers), one recent
+	// (kept); one idle with an expired sequence mark row (removed, with the mark) and one
+	// with a mark that has not expired (kept).
 	old := time.Now().UTC().Add(-48 * time.Hour)
+	markRow := func(key string, expires time.Time) *storage.Row {
+		return &storage.Row{PartitionKey: storage.EscapeKey(durable.NewEntityID("counter_entity", key).String()), RowKey: "sorch|exec",
+			Props: map[string]any{"Seq": int64(2), "At": old, "Expires": expires}}
+	}
+	for _, r := range []*storage.Row{markRow("idlemark", old.Add(24*time.Hour)), markRow("freshmark", time.Now().UTC().Add(time.Hour))} {
+		if err := hub.Instances().Insert(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for key, props := range map[string]map[string]any{
-		"idle":   {"NextSeq": int64(0), "Modified": old},
-		"sender": {"NextSeq": int64(3), "Modified": old},
-		"recent": {"NextSeq": int64(0), "Modified": time.Now().UTC()},
+		"idle":      {"NextSeq": int64(0), "Modified": old},
+		"sender":    {"NextSeq": int64(3), "Modified": old},
+		"recent":    {"NextSeq": int64(0), "Modified": time.Now().UTC()},
+		"idlemark":  {"NextSeq": int64(0), "Modified": old},
+		"freshmark": {"NextSeq": int64(0), "Modified": old},
 	} {
 		eid := durable.NewEntityID("counter_entity", key)
 		row := &storage.Row{PartitionKey: storage.EscapeKey(eid.String()), RowKey: "!", Props: map[string]any{
@@ -741,7 +755,7 @@ func TestMgmtCleanEntityStorage(t *testing.T) {
 	if r.Status != http.StatusOK {
 		t.Fatalf("clean: %d %s", r.Status, r.Body)
 	}
-	if m := r.JSON(t); m["numberOfEmptyEntitiesRemoved"] != float64(1) || m["numberOfOrphanedLocksRemoved"] != float64(1) {
+	if m := r.JSON(t); m["numberOfEmptyEntitiesRemoved"] != float64(2) || m["numberOfOrphanedLocksRemoved"] != float64(1) {
 		t.Fatalf("clean result %s", r.Body)
 	}
 	// The held signal now applies.
@@ -755,10 +769,17 @@ func TestMgmtCleanEntityStorage(t *testing.T) {
 	if r := do(t, "DELETE", api+"/entities/counter_entity/alive", ""); r.Status != http.StatusConflict {
 		t.Fatalf("delete of a locked entity: %d %s, want 409", r.Status, r.Body)
 	}
-	for key, want := range map[string]bool{"idle": false, "sender": true, "recent": true} {
+	for key, want := range map[string]bool{"idle": false, "sender": true, "recent": true, "idlemark": false, "freshmark": true} {
 		_, err := hub.Instances().Get(ctx, storage.EscapeKey(durable.NewEntityID("counter_entity", key).String()), "!")
 		if exists := err == nil; exists != want {
 			t.Errorf("entity %s exists=%v after clean-up, want %v (%v)", key, exists, want, err)
+		}
+	}
+	for key, want := range map[string]bool{"idlemark": false, "freshmark": true} {
+		r := markRow(key, time.Time{})
+		_, err := hub.Instances().Get(ctx, r.PartitionKey, r.RowKey)
+		if exists := err == nil; exists != want {
+			t.Errorf("mark row of %s exists=%v after clean-up, want %v (%v)", key, exists, want, err)
 		}
 	}
 	if r := do(t, "POST", api+"/cleanEntityStorage?releaseOrphanedLocks=nope", ""); r.Status != http.StatusBadRequest {

@@ -52,16 +52,34 @@ type proc struct {
 // startProcess runs the real binary standalone against the harness's task hub.
 func (h *harness) startProcess(addr string) *proc {
 	h.t.Helper()
+	p, err := h.spawnProcess(addr)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { p.Kill() })
+	return p
+}
+
+// spawnProcess starts the binary (over h.root, with lease h.lease, when set) and
+// waits until it listens; safe to call from any goroutine. The caller stops it.
+func (h *harness) spawnProcess(addr string) (*proc, error) {
 	bin := handlerBinary(h.t)
 	if addr == "" {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			h.t.Fatal(err)
+			return nil, err
 		}
 		addr = l.Addr().String()
 		l.Close()
 	}
-	cmd := exec.Command(bin, "-root", repoRoot(h.t), "-addr", addr, "-lease", "4s")
+	root, lease := h.root, h.lease
+	if root == "" {
+		root = repoRoot(h.t)
+	}
+	if lease == "" {
+		lease = "4s"
+	}
+	cmd := exec.Command(bin, "-root", root, "-addr", addr, "-lease", lease)
 	cmd.Env = append(os.Environ(), "FUNCTIONS_CUSTOMHANDLER_PORT=")
 	for k, v := range h.vars {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -70,20 +88,19 @@ func (h *harness) startProcess(addr string) *proc {
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		h.t.Fatal(err)
+		return nil, err
 	}
 	p := &proc{cmd: cmd, URL: "http://" + addr, log: &buf, addr: addr}
-	h.t.Cleanup(func() { p.Kill() })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return p
+			return p, nil
 		}
 		if time.Now().After(deadline) {
 			p.Kill()
-			h.t.Fatalf("handler process did not listen on %s:\n%s", addr, buf.String())
+			return nil, fmt.Errorf("handler process did not listen on %s:\n%s", addr, buf.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -96,11 +96,13 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 
 	cfg := engine.Config{
-		TaskHub:        getenv("DURABLE_TASK_HUB"),
-		Registry:       reg,
-		Logger:         o.Logger,
-		Base64Messages: !strings.EqualFold(meta.Host.Queues.MessageEncoding, "none"),
-		EntityQueues:   map[string]string{},
+		TaskHub:         getenv("DURABLE_TASK_HUB"),
+		Registry:        reg,
+		Logger:          o.Logger,
+		Base64Messages:  !strings.EqualFold(meta.Host.Queues.MessageEncoding, "none"),
+		EntityQueues:    map[string]string{},
+		MaxDequeueCount: meta.Host.Queues.MaxDequeueCount,
+		RedriveAfter:    redriveAfter(getenv),
 		Versioning: engine.Versioning{DefaultVersion: meta.Host.DurableTask.DefaultVersion,
 			MatchStrategy:   engine.VersionMatch(meta.Host.DurableTask.VersionMatchStrategy),
 			FailureStrategy: engine.VersionFailure(meta.Host.DurableTask.VersionFailureStrategy)},
@@ -139,14 +141,14 @@ func New(ctx context.Context, o Options) (*App, error) {
 		a.Funcs.HTTP[f.Name] = f.Handler(a.Client)
 	}
 	a.Funcs.HTTP[appdef.ManagementFunction] = mgmt.Handler(hub)
-	wake := poisonOnBad(hub.HandleWakeUp)
+	wake := wakeHandler(hub)
 	for _, f := range meta.Functions {
 		if !f.IsQueue() {
 			continue
 		}
 		switch {
 		case strings.EqualFold(f.Name, ActivityFunction):
-			a.Funcs.Queue[f.Name] = poisonOnBad(hub.HandleActivityBatch)
+			a.Funcs.Queue[f.Name] = activityHandler(hub)
 		case strings.EqualFold(f.Name, OrchestratorFunction):
 			a.Funcs.Queue[f.Name] = wake
 		default:
@@ -233,10 +235,11 @@ func (a *App) RunWorkers(ctx context.Context, opts *runner.PollerOptions) error 
 	return err
 }
 
-// recordPoison keeps the reason for a poisoned message in the hub's poison table.
+// recordPoison keeps the reason for a poisoned message in the hub's poison table and
+// reports poisoned activities to their orchestrations as failed.
 func (a *App) recordPoison(ctx context.Context, queue, id, text, reason string) {
-	if err := a.Hub.RecordPoison(ctx, engine.PoisonRecord{Queue: queue, MessageID: id, Text: text, Reason: reason}); err != nil {
-		a.log.Warn("could not record poison reason", "queue", queue, "message", id, "err", err)
+	if err := a.Hub.HandlePoison(ctx, engine.PoisonRecord{Queue: queue, MessageID: id, Text: text, Reason: reason}); err != nil {
+		a.log.Warn("could not record or report poisoned message", "queue", queue, "message", id, "err", err)
 	}
 }
 

@@ -101,6 +101,7 @@ func (h *Hub) runActivity(ctx context.Context, w *ActivityWork) (ev history.Even
 	if !ok {
 		return fail("UnknownActivity", fmt.Sprintf("no activity named %q is registered", w.Name), "")
 	}
+	crashOn("activity", w.Name, w.TaskID)
 	defer func() {
 		if r := recover(); r != nil {
 			ev = fail("panic", fmt.Sprintf("activity %s panicked: %v", w.Name, r), string(debug.Stack()))

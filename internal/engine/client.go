@@ -34,8 +34,8 @@ type SignalOptions struct {
 	// At delays delivery until then (scheduled signal).
 	At time.Time
 	// IdempotencyKey makes client retries safe: a second signal with the same key to
-	// the same entity is dropped within the retention window (IdempotencyRetention, and
-	// the most recent maxIdempotencyKeys keys per entity).
+	// the same entity is dropped for at least IdempotencyRetention after the first was
+	// applied, however many keys the entity sees.
 	IdempotencyKey string
 }
 
@@ -118,10 +118,11 @@ func (h *Hub) ReadEntity(ctx context.Context, id durable.EntityID) (*EntitySnaps
 	return snap, nil
 }
 
-// DeliverForTest inserts an envelope into an instance's inbox and wakes it, exactly as
-// a sender's outbox delivery does; tests use it to simulate redeliveries.
-func (h *Hub) DeliverForTest(ctx context.Context, target string, env *Envelope) error {
-	return h.sendEnvelopes(ctx, target, []*Envelope{env})
+// DeliverForTest inserts envelopes into an instance's inbox (in order) and wakes it,
+// exactly as a sender's outbox delivery does; tests use it to simulate redeliveries
+// and many senders.
+func (h *Hub) DeliverForTest(ctx context.Context, target string, envs ...*Envelope) error {
+	return h.sendEnvelopes(ctx, target, envs)
 }
 
 // IdempotentInstanceID derives the instance id of an orchestration started with an

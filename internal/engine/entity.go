@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/durablego/durablefunctions/durable"
@@ -22,20 +20,24 @@ type entityState struct {
 	ID       durable.EntityID
 	State    json.RawMessage
 	HasState bool
-	// Seqs holds, per sender, the last sequence number applied: redelivered
-	// messages at or below it are duplicates.
-	Seqs     map[string]seqMark
-	Lock     *lockHolder
-	NextSeq  int64
+	// Recent caches the marks of the most recent senders (a bounded, write-through
+	// copy of their mark rows; see marks.go). Legacy holds marks of the old format (all
+	// senders in the checkpoint) until they are moved to rows.
+	Recent map[string]seqMark
+	Legacy map[string]seqMark
+	// MarksSwept is when the last walk over the mark rows finished; MarksCursor is
+	// where an unfinished walk goes on.
+	MarksSwept  time.Time
+	MarksCursor string
+	Lock        *lockHolder
+	NextSeq     int64
+	// Attempt marks an operation being applied carefully (after a worker died during
+	// an episode): if the worker dies again, the next episode finds the mark.
+	Attempt  *opAttempt
 	Created  time.Time
 	Modified time.Time
 	etag     string
 	exists   bool
-}
-
-type seqMark struct {
-	Seq int64     `json:"s"`
-	At  time.Time `json:"t"`
 }
 
 // lockHolder is the critical section that owns an entity.
@@ -44,45 +46,18 @@ type lockHolder struct {
 	TaskID int    `json:"taskId"`
 }
 
-// maxIdempotencyKeys bounds the idempotency keys an entity remembers, so that its
-// checkpoint row stays small whatever the traffic.
-const maxIdempotencyKeys = 2000
-
-// pruneSeqs forgets per-sender marks nobody can still need: senders silent for longer
-// than seqRetention, idempotency keys older than IdempotencyRetention, and the oldest
-// keys beyond maxIdempotencyKeys.
-func pruneSeqs(seqs map[string]seqMark, now time.Time) {
-	if len(seqs) <= 256 {
-		return
-	}
-	var idem []string
-	for k, m := range seqs {
-		isIdem := strings.HasPrefix(k, idemSenderPrefix)
-		switch {
-		case isIdem && now.Sub(m.At) > IdempotencyRetention, !isIdem && now.Sub(m.At) > seqRetention:
-			delete(seqs, k)
-		case isIdem:
-			idem = append(idem, k)
-		}
-	}
-	if len(idem) > maxIdempotencyKeys {
-		sort.Slice(idem, func(i, j int) bool { return seqs[idem[i]].At.Before(seqs[idem[j]].At) })
-		for _, k := range idem[:len(idem)-maxIdempotencyKeys] {
-			delete(seqs, k)
-		}
-	}
+// opAttempt counts careful attempts to apply the operation in inbox row Row.
+type opAttempt struct {
+	Row string `json:"row"`
+	N   int    `json:"n"`
 }
 
 // maxEntityBatch keeps an entity commit (checkpoint + consumed rows + a few outbox
 // rows) within the 100-operation batch limit.
 const maxEntityBatch = 90
 
-// seqRetention bounds how long per-sender marks are kept once there are many: a
-// sender's outbox is redelivered within minutes of a crash, never days later.
-const seqRetention = 24 * time.Hour
-
 func decodeEntity(id durable.EntityID, row *storage.Row) (*entityState, error) {
-	st := &entityState{ID: id, Seqs: map[string]seqMark{}}
+	st := &entityState{ID: id, Recent: map[string]seqMark{}, Legacy: map[string]seqMark{}}
 	if row == nil {
 		return st, nil
 	}
@@ -92,15 +67,25 @@ func decodeEntity(id durable.EntityID, row *storage.Row) (*entityState, error) {
 	if st.HasState {
 		st.State = json.RawMessage(storage.GetChunked(row, "State"))
 	}
-	if b := storage.GetChunked(row, "Seqs"); len(b) > 0 {
-		if err := json.Unmarshal(b, &st.Seqs); err != nil {
-			return nil, fmt.Errorf("entity %s: corrupt sequence marks: %w", id, err)
-		}
+	var err error
+	if st.Recent, err = decodeMarks(row, "Marks"); err != nil {
+		return nil, fmt.Errorf("entity %s: corrupt sequence marks: %w", id, err)
 	}
+	if st.Legacy, err = decodeMarks(row, "Seqs"); err != nil {
+		return nil, fmt.Errorf("entity %s: corrupt sequence marks: %w", id, err)
+	}
+	st.MarksSwept = row.Time("MarksSwept")
+	st.MarksCursor = row.String("MarksCursor")
 	if b := row.String("Lock"); b != "" {
 		st.Lock = &lockHolder{}
 		if err := json.Unmarshal([]byte(b), st.Lock); err != nil {
 			return nil, fmt.Errorf("entity %s: corrupt lock: %w", id, err)
+		}
+	}
+	if b := row.String("Attempt"); b != "" {
+		st.Attempt = &opAttempt{}
+		if err := json.Unmarshal([]byte(b), st.Attempt); err != nil {
+			return nil, fmt.Errorf("entity %s: corrupt attempt mark: %w", id, err)
 		}
 	}
 	st.NextSeq = row.Int("NextSeq")
@@ -124,16 +109,28 @@ func (st *entityState) row(pk string, now time.Time) (*storage.Row, error) {
 			return nil, fmt.Errorf("entity %s state: %w", st.ID, err)
 		}
 	}
-	pruneSeqs(st.Seqs, now)
-	if len(st.Seqs) > 0 {
-		b, _ := json.Marshal(st.Seqs)
-		if err := storage.SetChunked(r.Props, "Seqs", b); err != nil {
-			return nil, fmt.Errorf("entity %s: %w", st.ID, err)
+	pruneRecent(st.Recent, now)
+	for name, marks := range map[string]map[string]seqMark{"Marks": st.Recent, "Seqs": st.Legacy} {
+		if len(marks) > 0 {
+			b, _ := json.Marshal(marks)
+			if err := storage.SetChunked(r.Props, name, b); err != nil {
+				return nil, fmt.Errorf("entity %s: %w", st.ID, err)
+			}
 		}
+	}
+	if !st.MarksSwept.IsZero() {
+		r.Props["MarksSwept"] = st.MarksSwept
+	}
+	if st.MarksCursor != "" {
+		r.Props["MarksCursor"] = st.MarksCursor
 	}
 	if st.Lock != nil {
 		b, _ := json.Marshal(st.Lock)
 		r.Props["Lock"] = string(b)
+	}
+	if st.Attempt != nil {
+		b, _ := json.Marshal(st.Attempt)
+		r.Props["Attempt"] = string(b)
 	}
 	return r, nil
 }
@@ -180,65 +177,119 @@ func (h *Hub) entityEpisode(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}
+	more, guessed, err := h.entityEpisodeOnce(ctx, id, eid, false)
+	if guessed && errors.Is(err, storage.ErrConflict) {
+		// A sender taken for new may have a mark row after all (or another worker
+		// committed first): go again, reading the marks instead of guessing.
+		more, _, err = h.entityEpisodeOnce(ctx, id, eid, true)
+	}
+	return more, err
+}
+
+// entityEpisodeOnce runs one entity episode. With readMarks, it reads the mark rows of
+// the senders it applies instead of guessing they are new; guessed reports that the
+// commit inserted marks for senders it took for new (a conflict may then mean one was
+// not).
+func (h *Hub) entityEpisodeOnce(ctx context.Context, id string, eid durable.EntityID, readMarks bool) (more, guessed bool, err error) {
 	p, due, now, err := h.beginEpisode(ctx, id)
 	if err != nil || len(due) == 0 {
-		return false, err
+		return false, false, err
 	}
 	st, err := decodeEntity(eid, p.checkpoint)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if !st.exists {
 		st.Created = now
+		st.MarksSwept = now // no mark rows to walk yet
 	}
 	storedState := st.State
 	if st.HasState {
 		if st.State, err = h.internalize(ctx, st.State); err != nil {
-			return false, err
+			return false, false, err
 		}
 	}
+	loadedState := st.State
 	for _, r := range due {
 		if r.env.Op != nil {
 			if r.env.Op.Input, err = h.internalize(ctx, r.env.Op.Input); err != nil {
-				return false, err
+				return false, false, err
 			}
 		}
 	}
 	fn, known := h.cfg.Registry.Entity(eid.Name)
+	limit := min(h.cfg.MaxInboxPerEpisode, maxEntityBatch)
+	book := newMarkBook(st.Recent, st.Legacy, nil)
+	if readMarks {
+		if book.read, err = h.readMarks(ctx, p.pk, uncertainSenders(book, st, due, limit)); err != nil {
+			return false, false, err
+		}
+	}
 
 	var out outgoing
 	var consumed []string
 	done := make([]bool, len(due))
-	limit := h.cfg.MaxInboxPerEpisode
-	if limit > maxEntityBatch {
-		limit = maxEntityBatch
+	// Careful mode, after a worker died in the middle of an episode of this entity (the
+	// wake-up is a redelivery, or an attempt mark is left): apply one operation per
+	// episode and mark it durably before running it, so an operation that kills the
+	// worker every time is recognised and poisoned instead of blocking the entity.
+	var poisoned *durable.FailureDetails
+	poisonedRow := ""
+	budget, _ := ctx.Value(carefulKey{}).(*carefulBudget)
+	if st.Attempt != nil || budget != nil && budget.left > 0 {
+		limit = 1
+		if budget != nil && budget.left > 0 {
+			budget.left--
+		}
+		if r := firstEligible(st, due); r != nil && runsUserCode(book, r.env) {
+			n := 1
+			if st.Attempt != nil && st.Attempt.Row == r.rk {
+				n = st.Attempt.N + 1
+			}
+			if n > h.carefulAttempts() {
+				poisonedRow = r.rk
+				poisoned = &durable.FailureDetails{ErrorType: PoisonErrorType, ErrorMessage: fmt.Sprintf(
+					"entity %s operation %q was given up on: the worker stopped (crash, kill or timeout) each of the %d times it was applied (maxDequeueCount %d); the entity skipped it and serves later operations",
+					id, r.env.Op.Operation, n, h.cfg.MaxDequeueCount)}
+			} else if err := h.markAttempt(ctx, p, st, r.rk, n, now); err != nil {
+				return false, false, err
+			}
+		}
 	}
-	more := false
 	for i := 0; i < len(due); i++ {
 		if done[i] {
 			continue
-		}
-		if len(consumed) >= limit || out.pending > 500 {
-			more = true
-			break
 		}
 		env := due[i].env
 		if st.Lock != nil && env.Origin != st.Lock.Origin {
 			continue // held back until the critical section ends
 		}
+		sequenced := env.Seq > 0 && env.Sender != ""
+		// Each row costs its delete in the commit, and a sender's first row its mark
+		// (the first row of an episode always fits, whatever MaxInboxPerEpisode says).
+		cost := 1
+		if sequenced && book.adds(env.Sender) {
+			cost = 2
+		}
+		full := len(consumed) > 0 && (len(consumed)+len(book.order)+cost > limit || out.pending > 500)
+		if full || (readMarks && sequenced && book.uncertain(env.Sender)) {
+			more = true
+			break
+		}
 		done[i] = true
 		consumed = append(consumed, due[i].rk)
-		if env.Seq > 0 && env.Sender != "" {
-			if m, ok := st.Seqs[env.Sender]; ok && env.Seq <= m.Seq {
-				continue // duplicate delivery
-			}
-			st.Seqs[env.Sender] = seqMark{Seq: env.Seq, At: now}
+		if sequenced && !book.admit(env.Sender, env.Seq, now) {
+			continue // duplicate delivery
 		}
 		if env.Op == nil {
 			h.log.Warn("entity message without operation dropped", "entity", id, "message", env.ID)
 			continue
 		}
-		unlocked := h.applyEntityOp(st, env, fn, known, &out, now)
+		var poison *durable.FailureDetails
+		if due[i].rk == poisonedRow {
+			poison = poisoned
+		}
+		unlocked := h.applyEntityOp(st, env, fn, known, poison, &out, now)
 		if unlocked {
 			i = -1 // an unlock lets held-back messages in: rescan in arrival order
 		}
@@ -247,27 +298,44 @@ func (h *Hub) entityEpisode(ctx context.Context, id string) (bool, error) {
 		more = true
 	}
 
-	if st.HasState {
+	if st.HasState && isRef(storedState) && bytes.Equal(st.State, loadedState) {
+		st.State = storedState // unchanged: its rows are there, nothing to write or check
+	} else if st.HasState {
 		if st.State, err = h.externalize(ctx, p.pk, st.State); err != nil {
-			return false, err
+			return false, false, err
 		}
 	}
 	for _, tgt := range out.order {
 		for _, e := range out.byTgt[tgt] {
 			if e.Op != nil {
 				if e.Op.Input, err = h.externalize(ctx, p.pk, e.Op.Input); err != nil {
-					return false, err
+					return false, false, err
 				}
 			}
 			if err := h.externalizeEvents(ctx, p.pk, e.Events); err != nil {
-				return false, err
+				return false, false, err
 			}
 		}
 	}
-	ops := make([]storage.Op, 0, len(consumed)+4)
+	var obRows []*storage.Row
+	if !out.empty() {
+		obRows, err = outboxRows(p.pk, MessageID(id, st.NextSeq), out.deliveries())
+		if err != nil {
+			return false, false, err
+		}
+	}
+	if !readMarks {
+		h.retireMarks(ctx, p.pk, st, now)
+	}
+	migrate := min(maxMarkMigrations, storage.MaxBatchOps-1-len(consumed)-len(book.order)-len(obRows))
+	markOps := book.commitOps(p.pk, now, max(migrate, 0))
+	guessed = book.optimistic()
+
+	st.Attempt = nil // whatever was attempted finished (or was poisoned) in this episode
+	ops := make([]storage.Op, 0, 1+len(consumed)+len(markOps)+len(obRows))
 	cp, err := st.row(p.pk, now)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if st.exists {
 		ops = append(ops, storage.Op{Kind: storage.OpReplace, Row: cp, ETag: st.etag})
@@ -277,30 +345,52 @@ func (h *Hub) entityEpisode(ctx context.Context, id string) (bool, error) {
 	for _, rk := range consumed {
 		ops = append(ops, storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: p.pk, RowKey: rk}})
 	}
-	var obRows []*storage.Row
-	if !out.empty() {
-		obRows, err = outboxRows(p.pk, MessageID(id, st.NextSeq), out.deliveries())
-		if err != nil {
-			return false, err
-		}
-		for _, r := range obRows {
-			ops = append(ops, storage.Op{Kind: storage.OpInsert, Row: r})
-		}
+	ops = append(ops, markOps...)
+	for _, r := range obRows {
+		ops = append(ops, storage.Op{Kind: storage.OpInsert, Row: r})
 	}
 	if err := h.commitBatch(ctx, p.pk, ops); err != nil {
-		return false, err
+		var be *storage.BatchError
+		if errors.As(err, &be) && be.Index == 0 {
+			guessed = false // the checkpoint itself lost: another worker committed
+		}
+		return false, guessed, err
 	}
 	crashPoint(FaultAfterCommit)
 	if isRef(storedState) && !bytes.Equal(storedState, st.State) {
 		h.deletePayload(ctx, storedState) // the old state's rows are garbage now
 	}
+	if poisoned != nil {
+		h.recordPoisonedOp(ctx, id, due, poisonedRow, poisoned)
+	}
 	if err := h.deliverOutbox(ctx, p.pk, obRows); err != nil {
 		// Committed: the outbox is delivered by whoever loads the instance next.
-		return false, err
+		return false, false, err
 	}
 	// Several rows at once means a burst: look again at once instead of waiting for a
 	// (coalesced, possibly delayed) wake-up.
-	return more || len(consumed) > 1, nil
+	return more || len(consumed) > 1, false, nil
+}
+
+// uncertainSenders lists the senders of the first rows an episode may apply whose
+// marks the book does not know for sure.
+func uncertainSenders(book *markBook, st *entityState, due []*inboxRow, limit int) []string {
+	var senders []string
+	seen := map[string]bool{}
+	for _, r := range due {
+		if len(senders) >= limit {
+			break
+		}
+		env := r.env
+		if env.Seq <= 0 || env.Sender == "" || seen[env.Sender] || (st.Lock != nil && env.Origin != st.Lock.Origin) {
+			continue
+		}
+		seen[env.Sender] = true
+		if book.uncertain(env.Sender) {
+			senders = append(senders, env.Sender)
+		}
+	}
+	return senders
 }
 
 // rearm re-wakes an instance whose next timed message is due very soon: a delayed
@@ -315,7 +405,8 @@ func (h *Hub) rearm(ctx context.Context, id string, next, now time.Time) {
 }
 
 // applyEntityOp applies one message to st; it reports whether a lock was released.
-func (h *Hub) applyEntityOp(st *entityState, env *Envelope, fn durable.Entity, known bool, out *outgoing, now time.Time) (unlocked bool) {
+// A non-nil poison fails the operation with that failure without running it.
+func (h *Hub) applyEntityOp(st *entityState, env *Envelope, fn durable.Entity, known bool, poison *durable.FailureDetails, out *outgoing, now time.Time) (unlocked bool) {
 	op := env.Op
 	self := st.ID.String()
 	send := func(target string, e *Envelope) {
@@ -347,9 +438,14 @@ func (h *Hub) applyEntityOp(st *entityState, env *Envelope, fn durable.Entity, k
 	}
 	var result json.RawMessage
 	var failure *durable.FailureDetails
-	if !known {
+	switch {
+	case poison != nil:
+		failure = poison
+		st.Modified = now
+	case !known:
 		failure = &durable.FailureDetails{ErrorType: "UnknownEntity", ErrorMessage: fmt.Sprintf("no entity function named %q", st.ID.Name)}
-	} else {
+	default:
+		crashOn("operation", op.Operation, 0)
 		ec := &entityContext{st: st, op: op, id: st.ID, log: h.log.With("entity", self, "operation", op.Operation), now: now}
 		savedState, savedHas := st.State, st.HasState
 		err := runEntity(fn, ec)

@@ -40,6 +40,13 @@ type Config struct {
 	// MaxPayloadBytes is the largest input, output, result, event or state accepted
 	// (0 = DefaultMaxPayload).
 	MaxPayloadBytes int
+	// MaxDequeueCount is host.json's maxDequeueCount (0 = 5): an entity operation
+	// whose application was attempted this many times without finishing (the worker
+	// died each time) is poisoned instead of being tried again.
+	MaxDequeueCount int
+	// RedriveAfter is how long a Running orchestration may wait on activity work
+	// without any progress before the sweep sends that work again (0 = 30 minutes).
+	RedriveAfter time.Duration
 	// Versioning is host.json's orchestration versioning (defaultVersion,
 	// versionMatchStrategy, versionFailureStrategy); the zero value turns it off.
 	Versioning Versioning
@@ -117,6 +124,12 @@ func New(ctx context.Context, acct *storage.Account, cfg Config) (*Hub, error) {
 	}
 	if cfg.MaxInboxPerEpisode <= 0 {
 		cfg.MaxInboxPerEpisode = 90
+	}
+	if cfg.MaxDequeueCount <= 0 {
+		cfg.MaxDequeueCount = 5
+	}
+	if cfg.RedriveAfter <= 0 {
+		cfg.RedriveAfter = DefaultRedriveAfter
 	}
 	norm := map[string]string{}
 	for k, v := range cfg.EntityQueues {
@@ -293,6 +306,18 @@ func (h *Hub) HandleWakeUp(ctx context.Context, body []byte) error {
 	if !w.DueAt.IsZero() && w.DueAt.Sub(h.now()) > time.Minute {
 		// A timer further away than one queue delay: hop.
 		return h.wake(ctx, w.Instance, w.DueAt)
+	}
+	if n := dequeueCount(ctx); n > 1 {
+		// An earlier delivery did not finish: the worker died in the middle of it.
+		ctx = withCareful(ctx)
+		if n >= int64(h.cfg.MaxDequeueCount) && strings.HasPrefix(w.Instance, "@") {
+			// The last delivery before the poison queue: leave a successor first, so
+			// that if this attempt dies too, the entity still gets to poison the
+			// operation that kills it and go on (careful mode ends the chain).
+			if err := h.wakeAfter(ctx, w.Instance, retryWakeDelay); err != nil {
+				return err
+			}
+		}
 	}
 	err := h.Process(ctx, w.Instance)
 	if err == nil || errors.Is(err, ErrBadMessage) || ctx.Err() != nil {

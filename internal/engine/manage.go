@@ -37,6 +37,9 @@ const (
 	purgeRetries     = 5
 	deleteRetries    = 5
 	scanPageForClean = 500
+	// payloadGrace is how long DeleteEntity keeps a payload row nothing refers to
+	// yet: the message carrying it may still be on its way.
+	payloadGrace = 5 * time.Minute
 )
 
 // InstanceQuery selects orchestration instances. Zero fields do not filter.
@@ -207,7 +210,8 @@ func decodeContinuation(s string) (string, error) {
 	return string(b), nil
 }
 
-// Purge deletes every row of a finished orchestration instance. It returns 1 when it
+// Purge deletes every row of a finished orchestration instance: checkpoint,
+// history, inbox and the payload rows of its large values. It returns 1 when it
 // deleted the instance, 0 when there was none, and ErrInstanceNotFinished while the
 // instance may still change.
 //
@@ -215,9 +219,10 @@ func decodeContinuation(s string) (string, error) {
 // the same batch as the first rows: a restart or a late message committed in between
 // changes that ETag, so the purge then re-reads instead of deleting rows of a new
 // execution. Undelivered outbox rows (a sub-orchestration's result for its parent, say)
-// are delivered before anything is deleted. Rows past the first batch of a very large
-// instance are deleted afterwards; a crash in that window leaves unreachable history
-// rows behind, which a later instance with the same id garbage-collects.
+// are delivered before anything is deleted; delivery copies large values into the
+// receiver's partition, so nothing outside the instance refers to its payload rows.
+// Rows past the first batch of a very large instance are deleted afterwards; a crash
+// in that window leaves unreachable rows behind (garbage: nothing refers to them).
 func (h *Hub) Purge(ctx context.Context, instanceID string) (int, error) {
 	if err := ValidateInstanceID(instanceID); err != nil {
 		return 0, err
@@ -242,12 +247,17 @@ func (h *Hub) Purge(ctx context.Context, instanceID string) (int, error) {
 				return 0, err
 			}
 		}
-		ops := []storage.Op{{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: p.pk, RowKey: checkpointRK}, ETag: st.etag}}
-		for _, r := range p.history {
-			ops = append(ops, storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: p.pk, RowKey: r.RowKey}})
+		// Every row of the partition goes, whatever its kind: a row kind this code
+		// does not know about would otherwise outlive the instance.
+		rows, err := h.partitionRows(ctx, p.pk)
+		if err != nil {
+			return 0, fmt.Errorf("purge %s: %w", instanceID, err)
 		}
-		for _, r := range p.inbox {
-			ops = append(ops, storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: p.pk, RowKey: r.rk}})
+		ops := []storage.Op{{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: p.pk, RowKey: checkpointRK}, ETag: st.etag}}
+		for _, r := range rows {
+			if r.RowKey != checkpointRK {
+				ops = append(ops, storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: p.pk, RowKey: r.RowKey}})
+			}
 		}
 		n := min(len(ops), storage.MaxBatchOps)
 		err = h.instances.Batch(ctx, p.pk, ops[:n])
@@ -262,10 +272,29 @@ func (h *Hub) Purge(ctx context.Context, instanceID string) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("purge %s: %w", instanceID, err)
 		}
+		h.payloads.dropPartition(p.pk)
 		if err := h.deleteRows(ctx, p.pk, ops[n:]); err != nil {
-			return 1, fmt.Errorf("purge %s: instance deleted but some history rows remain: %w", instanceID, err)
+			return 1, fmt.Errorf("purge %s: instance deleted but some of its rows remain: %w", instanceID, err)
 		}
 		return 1, nil
+	}
+}
+
+// partitionRows lists the rows of partition pk, payload rows included, reading only
+// their keys and timestamps (payload rows are large).
+func (h *Hub) partitionRows(ctx context.Context, pk string) ([]*storage.Row, error) {
+	q := &storage.QueryOptions{Filter: "PartitionKey eq " + storage.Quote(pk), Select: []string{"RowKey", "Timestamp"}}
+	var out []*storage.Row
+	for {
+		rows, next, err := h.instances.Query(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+		if next == "" {
+			return out, nil
+		}
+		q.Continuation = next
 	}
 }
 
@@ -425,12 +454,18 @@ func entityIDOf(r *storage.Row) (durable.EntityID, error) {
 	return durable.ParseEntityID(s)
 }
 
-// DeleteEntity removes an entity's state at once, whatever its code implements: one
-// conditional replace of its checkpoint, so an episode committing meanwhile makes it
-// re-read rather than be overwritten. Operations already queued for the entity apply
-// after the delete. It reports whether there was state to delete, and refuses
-// (ErrEntityLocked) while a critical section holds the entity. The checkpoint itself
-// stays: it holds the deduplication marks and the entity's own message sequence.
+// DeleteEntity removes an entity's state at once, whatever its code implements, and
+// the payload rows of its large values. It reports whether there was state to
+// delete, and refuses (ErrEntityLocked) while a critical section holds the entity.
+// Operations already queued for the entity apply after the delete (their large
+// inputs are kept).
+//
+// When nothing depends on the checkpoint (no sequence or idempotency marks, no
+// message sequence of its own, no lock, no queued or outgoing messages) the whole
+// partition goes; otherwise the checkpoint stays, without state, because it holds
+// those marks. Payload rows are deleted only in a batch with a conditional write of
+// the checkpoint: an episode that read the entity before (and may refer to those
+// rows) then loses its commit and redoes its work, writing the rows again.
 func (h *Hub) DeleteEntity(ctx context.Context, id durable.EntityID) (bool, error) {
 	id = durable.NewEntityID(id.Name, id.Key)
 	if _, ok := h.cfg.EntityQueues[id.Name]; !ok {
@@ -439,40 +474,119 @@ func (h *Hub) DeleteEntity(ctx context.Context, id durable.EntityID) (bool, erro
 	if err := storage.ValidateKey("entity key", id.Key); err != nil {
 		return false, err
 	}
-	pk := storage.EscapeKey(id.String())
-	for attempt := 1; ; attempt++ {
-		row, err := h.instances.Get(ctx, pk, checkpointRK)
-		if errors.Is(err, storage.ErrNotFound) {
-			return false, nil
-		}
+	deleted := false
+	for attempt := 1; ; {
+		p, err := h.loadPartition(ctx, id.String())
 		if err != nil {
-			return false, err
+			return deleted, err
 		}
-		st, err := decodeEntity(id, row)
+		if p.checkpoint == nil {
+			return deleted, nil
+		}
+		st, err := decodeEntity(id, p.checkpoint)
 		if err != nil {
-			return false, err
-		}
-		if !st.HasState {
-			return false, nil
+			return deleted, err
 		}
 		if st.Lock != nil {
-			return false, fmt.Errorf("%w: %s is held by %s", ErrEntityLocked, id, st.Lock.Origin)
+			if st.HasState {
+				return false, fmt.Errorf("%w: %s is held by %s", ErrEntityLocked, id, st.Lock.Origin)
+			}
+			return deleted, nil // nothing to delete; its holder may still refer to anything
 		}
-		st.State, st.HasState = nil, false
-		cp, err := st.row(pk, h.now())
+		rows, err := h.partitionRows(ctx, p.pk)
 		if err != nil {
-			return false, err
+			return deleted, err
 		}
-		err = h.instances.Replace(ctx, cp, st.etag)
-		if errors.Is(err, storage.ErrConflict) && attempt < deleteRetries {
+		// Payloads that queued or outgoing messages carry stay, and so do recent ones
+		// nothing refers to yet: a sender writes a large value before the message
+		// that carries it. The state's own payload goes with the state.
+		keep := map[string]int{}
+		for _, r := range p.inbox {
+			envelopePayloads(p.pk, []*Envelope{r.env}, keep)
+		}
+		envelopePayloads(p.pk, outboxEnvelopes(p.outbox), keep)
+		statePayload := ""
+		if ref, ok := refOf(st.State); ok && st.HasState {
+			statePayload = ref.Ref.ID
+		}
+		now := h.now()
+		var garbage []storage.Op
+		others, young := false, false
+		for _, r := range rows {
+			pid, isPayload := payloadIDOf(r.RowKey)
+			switch {
+			case r.RowKey == checkpointRK:
+			case !isPayload:
+				others = true
+			case keep[pid] > 0:
+			case pid != statePayload && now.Sub(r.Timestamp) < payloadGrace:
+				young = true
+			default:
+				garbage = append(garbage, storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: p.pk, RowKey: r.RowKey}})
+			}
+		}
+		if !st.HasState && len(garbage) == 0 {
+			return deleted, nil
+		}
+		removeAll := !others && !young && len(keep) == 0 && len(st.Recent) == 0 && len(st.Legacy) == 0 && st.NextSeq == 0
+		var cpOp storage.Op
+		if removeAll {
+			cpOp = storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: p.pk, RowKey: checkpointRK}, ETag: st.etag}
+		} else {
+			modified := st.Modified
+			if st.HasState {
+				modified = h.now()
+			}
+			st.State, st.HasState = nil, false
+			cp, err := st.row(p.pk, modified)
+			if err != nil {
+				return deleted, err
+			}
+			cpOp = storage.Op{Kind: storage.OpReplace, Row: cp, ETag: st.etag}
+		}
+		hadState := p.checkpoint.Bool("HasState")
+		n := min(len(garbage), storage.MaxBatchOps-1)
+		err = h.instances.Batch(ctx, p.pk, append([]storage.Op{cpOp}, garbage[:n]...))
+		if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
+			if attempt >= deleteRetries {
+				return deleted, fmt.Errorf("delete entity %s: gave up after %d concurrent changes: %w", id, attempt, err)
+			}
+			attempt++
 			sleepJitter(ctx, attempt)
 			continue
 		}
 		if err != nil {
-			return false, fmt.Errorf("delete entity %s: %w", id, err)
+			return deleted, fmt.Errorf("delete entity %s: %w", id, err)
 		}
-		return true, nil
+		deleted = deleted || hadState
+		h.payloads.dropPartition(p.pk)
+		if removeAll {
+			// Nothing refers to the rest now that the entity is gone.
+			if err := h.deleteRows(ctx, p.pk, garbage[n:]); err != nil {
+				return deleted, fmt.Errorf("delete entity %s: state deleted but some payload rows remain: %w", id, err)
+			}
+			return deleted, nil
+		}
+		if n == len(garbage) {
+			return deleted, nil
+		}
+		// More payload rows than one batch holds: the next round guards them again.
 	}
+}
+
+// outboxEnvelopes decodes the messages committed outbox rows hold.
+func outboxEnvelopes(rows []*storage.Row) []*Envelope {
+	var envs []*Envelope
+	for _, r := range rows {
+		var ds []*Delivery
+		if json.Unmarshal(storage.GetChunked(r, "Body"), &ds) != nil {
+			continue
+		}
+		for _, d := range ds {
+			envs = append(envs, d.Envelopes...)
+		}
+	}
+	return envs
 }
 
 // CleanOptions selects what CleanEntityStorage does.
@@ -594,23 +708,68 @@ func (h *Hub) releaseIfOrphaned(ctx context.Context, id durable.EntityID, holder
 	return true, nil
 }
 
-// removeEmptyEntity deletes an empty entity's checkpoint if its partition holds
-// nothing else, conditionally on the ETag the scan read.
+// removeEmptyEntity deletes an empty entity's partition if it holds nothing but the
+// checkpoint, payload rows (left by values it once held: with no state and no
+// messages, nothing refers to them) and expired sequence marks, conditionally on the
+// ETag the scan read. The marks go first (each conditionally on its own ETag), so that
+// no mark outlives its checkpoint; a mark that has not expired keeps the entity.
 func (h *Hub) removeEmptyEntity(ctx context.Context, cp *storage.Row) (bool, error) {
-	rows, _, err := h.instances.Query(ctx, &storage.QueryOptions{
-		Filter: "PartitionKey eq " + storage.Quote(cp.PartitionKey) + " and RowKey ne " + storage.Quote(checkpointRK),
-		Select: []string{"RowKey"},
-		Top:    1,
-	})
+	rows, err := h.partitionRows(ctx, cp.PartitionKey)
 	if err != nil {
 		return false, err
 	}
-	if len(rows) > 0 {
-		return false, nil
+	ops := []storage.Op{{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: cp.PartitionKey, RowKey: checkpointRK}, ETag: cp.ETag}}
+	hasMarks := false
+	for _, r := range rows {
+		if r.RowKey == checkpointRK {
+			continue
+		}
+		if r.RowKey >= markPfx && r.RowKey < markEnd {
+			hasMarks = true
+			continue
+		}
+		if _, isPayload := payloadIDOf(r.RowKey); !isPayload {
+			return false, nil
+		}
+		ops = append(ops, storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: cp.PartitionKey, RowKey: r.RowKey}})
 	}
-	err = h.instances.Delete(ctx, cp.PartitionKey, checkpointRK, cp.ETag)
+	if hasMarks {
+		if ok, err := h.deleteExpiredMarks(ctx, cp.PartitionKey); !ok || err != nil {
+			return false, err
+		}
+	}
+	n := min(len(ops), storage.MaxBatchOps)
+	err = h.instances.Batch(ctx, cp.PartitionKey, ops[:n])
 	if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
 		return false, nil // changed since the scan: it is not idle
 	}
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	h.payloads.dropPartition(cp.PartitionKey)
+	return true, h.deleteRows(ctx, cp.PartitionKey, ops[n:])
+}
+
+// deleteExpiredMarks deletes every sequence mark of the partition if all have
+// expired; it reports false (deleting nothing more) at the first that has not.
+func (h *Hub) deleteExpiredMarks(ctx context.Context, pk string) (bool, error) {
+	now := h.now()
+	q := &storage.QueryOptions{Filter: fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s", storage.Quote(pk), storage.Quote(markPfx), storage.Quote(markEnd))}
+	for {
+		marks, next, err := h.instances.Query(ctx, q)
+		if err != nil {
+			return false, err
+		}
+		deletes, _, _ := sweepStep(pk, marks, "", now)
+		if len(deletes) < len(marks) {
+			return false, nil // a mark that can still matter
+		}
+		if err := h.deleteMarks(ctx, pk, deletes); err != nil {
+			return false, err
+		}
+		if next == "" {
+			return true, nil
+		}
+		q.Continuation = next
+	}
 }

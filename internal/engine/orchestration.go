@@ -29,8 +29,13 @@ type orchState struct {
 	Version      string
 	HistRows     int64
 	Seqs         map[string]seqMark
-	etag         string
-	exists       bool
+	// RedriveAt is when the sweep sends the instance's outstanding activity work again
+	// if nothing has happened by then (zero: no activity outstanding); Redrives counts
+	// the re-drives since the last episode, for back-off.
+	RedriveAt time.Time
+	Redrives  int64
+	etag      string
+	exists    bool
 }
 
 func decodeOrch(id string, row *storage.Row) (*orchState, error) {
@@ -49,6 +54,8 @@ func decodeOrch(id string, row *storage.Row) (*orchState, error) {
 	st.Output = nilIfEmpty(storage.GetChunked(row, "Output"))
 	st.CustomStatus = nilIfEmpty(storage.GetChunked(row, "CustomStatus"))
 	st.HistRows = row.Int("HistRows")
+	st.RedriveAt = row.Time("RedriveAt")
+	st.Redrives = row.Int("Redrives")
 	st.Version = row.String("Version")
 	if s := row.String("Failure"); s != "" {
 		st.Failure = &durable.FailureDetails{}
@@ -110,6 +117,12 @@ func (st *orchState) row(pk string) (*storage.Row, error) {
 		b, _ := json.Marshal(st.Seqs)
 		if err := storage.SetChunked(r.Props, "Seqs", b); err != nil {
 			return nil, err
+		}
+	}
+	if !st.RedriveAt.IsZero() && (st.Status == durable.StatusRunning || st.Status == durable.StatusSuspended) {
+		r.Props["RedriveAt"] = st.RedriveAt
+		if st.Redrives > 0 {
+			r.Props["Redrives"] = st.Redrives
 		}
 	}
 	return r, nil
@@ -289,7 +302,12 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 			// in flight): keep them for the start to find.
 			if !st.exists && !hasStartPending(due) {
 				h.log.Warn("messages for unknown instance dropped", "instance", id, "count", len(consumed))
-				return false, h.deleteRows(ctx, p.pk, deleteOps(p.pk, consumed))
+				// Their large values were copied here on delivery: they go too.
+				payloads := map[string]int{}
+				for _, r := range due[:len(consumed)] {
+					envelopePayloads(p.pk, []*Envelope{r.env}, payloads)
+				}
+				return false, h.deleteRows(ctx, p.pk, append(deleteOps(p.pk, consumed), payloadDeleteOps(p.pk, payloads)...))
 			}
 			return false, nil
 		}
@@ -402,6 +420,11 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 		more = true
 	}
 
+	// The sweep's cue for work that only a queue held and that was lost (see Sweep).
+	st.RedriveAt, st.Redrives = time.Time{}, 0
+	if (st.Status == durable.StatusRunning || st.Status == durable.StatusSuspended) && len(pendingActivities(rewound(past, res.NewEvents)...)) > 0 {
+		st.RedriveAt = now.Add(h.cfg.RedriveAfter)
+	}
 	hrows, err := historyRows(p.pk, exec, st.HistRows, res.NewEvents)
 	if err != nil {
 		return false, h.failTooLarge(ctx, p, st, consumed, err)

@@ -80,6 +80,16 @@ func rewindCount(lists ...[]history.Event) int64 {
 	return n
 }
 
+// rewound is the history past+newEvents as replay sees it: without what rewinds took
+// out (the failures of rewound tasks), so that their work counts as outstanding.
+func rewound(past, newEvents []history.Event) [][]history.Event {
+	if rewindCount(past, newEvents) == 0 {
+		return [][]history.Event{past, newEvents}
+	}
+	all := append(append(make([]history.Event, 0, len(past)+len(newEvents)), past...), newEvents...)
+	return [][]history.Event{replay.RewindHistory(all)}
+}
+
 // redispatch carries out again the scheduled work a rewind reopened. Activities and
 // timers are sent as when first scheduled (their completions are matched by task id,
 // so a late duplicate is harmless). A sub-orchestration depends on how the child

@@ -171,7 +171,14 @@ func (h *Hub) commitBatch(ctx context.Context, pk string, ops []storage.Op) erro
 	if len(ops) > storage.MaxBatchOps {
 		return fmt.Errorf("internal: episode commit of %d operations exceeds the batch limit", len(ops))
 	}
-	return h.instances.Batch(ctx, pk, ops)
+	err := h.instances.Batch(ctx, pk, ops)
+	if errors.Is(err, storage.ErrNotFound) {
+		// A row this episode read is gone (the checkpoint of an entity removed by a
+		// delete or clean-up, an inbox row another worker consumed): someone else
+		// changed the instance, so reload as after a lost conditional write.
+		return fmt.Errorf("%w: %w", storage.ErrConflict, err)
+	}
+	return err
 }
 
 // deliverOutbox sends what committed outbox rows hold, then deletes the rows. It is
@@ -252,6 +259,9 @@ func (h *Hub) deliver(ctx context.Context, deliveries []*Delivery) error {
 // sendEnvelopes inserts envelopes into target's inbox (in order) and wakes it.
 func (h *Hub) sendEnvelopes(ctx context.Context, target string, envs []*Envelope) error {
 	pk := storage.EscapeKey(target)
+	if err := h.rehomeEnvelopes(ctx, pk, envs); err != nil {
+		return fmt.Errorf("deliver to %s: %w", target, err)
+	}
 	if err := h.insertInbox(ctx, pk, envs); err != nil {
 		return fmt.Errorf("deliver to %s: %w", target, err)
 	}

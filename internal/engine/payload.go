@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/durablego/durablefunctions/internal/history"
@@ -83,6 +84,19 @@ func (c *payloadCache) drop(id string) {
 	}
 }
 
+// dropPartition forgets every payload of partition pk (its rows are being deleted).
+func (c *payloadCache) dropPartition(pk string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prefix := pk + "|"
+	for k, b := range c.data {
+		if strings.HasPrefix(k, prefix) {
+			c.bytes -= len(b)
+			delete(c.data, k)
+		}
+	}
+}
+
 func (h *Hub) maxPayload() int {
 	if h.cfg.MaxPayloadBytes > 0 {
 		return h.cfg.MaxPayloadBytes
@@ -112,7 +126,7 @@ func (h *Hub) externalize(ctx context.Context, pk string, v json.RawMessage) (js
 		rows = append(rows, row)
 		off = end
 	}
-	if _, cached := h.payloads.get(pk + "|" + id); !cached {
+	if !h.payloadStored(ctx, pk, id) {
 		// Batches of a few rows stay under the 4 MiB transaction limit.
 		for i := 0; i < len(rows); i += 6 {
 			var ops []storage.Op
@@ -128,6 +142,25 @@ func (h *Hub) externalize(ctx context.Context, pk string, v json.RawMessage) (js
 	var ref payloadRef
 	ref.Ref.PK, ref.Ref.ID, ref.Ref.Rows, ref.Ref.Len = pk, id, len(rows), len(v)
 	return json.Marshal(ref)
+}
+
+// payloadStored tells whether payload id's rows are known to be in partition pk. The
+// cache alone cannot say: another process may have purged or deleted the rows since
+// this one wrote or read them (and a retried episode after such a delete must write
+// them again), so a cache hit is confirmed by reading one row's key.
+func (h *Hub) payloadStored(ctx context.Context, pk, id string) bool {
+	if _, cached := h.payloads.get(pk + "|" + id); !cached {
+		return false
+	}
+	rows, _, err := h.instances.Query(ctx, &storage.QueryOptions{
+		Filter: "PartitionKey eq " + storage.Quote(pk) + " and RowKey eq " + storage.Quote(fmt.Sprintf("%s%s|%04d", payloadPfx, id, 0)),
+		Select: []string{"RowKey"},
+	})
+	if err == nil && len(rows) == 1 {
+		return true
+	}
+	h.payloads.drop(pk + "|" + id)
+	return false
 }
 
 // internalize resolves a reference made by externalize; other values pass through.
@@ -150,7 +183,7 @@ func (h *Hub) internalize(ctx context.Context, v json.RawMessage) (json.RawMessa
 		return nil, fmt.Errorf("load payload %s: %w", ref.Ref.ID, err)
 	}
 	if len(rows) != ref.Ref.Rows {
-		return nil, fmt.Errorf("payload %s: %d of %d rows found (was its instance purged?)", ref.Ref.ID, len(rows), ref.Ref.Rows)
+		return nil, fmt.Errorf("payload %s: %d of %d rows found (was its instance purged?): %w", ref.Ref.ID, len(rows), ref.Ref.Rows, errPayloadMissing)
 	}
 	var buf []byte
 	for _, r := range rows {
@@ -207,4 +240,102 @@ func (h *Hub) deletePayload(ctx context.Context, v json.RawMessage) {
 	if err := h.deleteRows(ctx, ref.Ref.PK, ops); err != nil {
 		h.log.Warn("could not delete an old payload", "payload", ref.Ref.ID, "err", err)
 	}
+}
+
+// errPayloadMissing marks a reference whose rows are gone (its partition was purged).
+var errPayloadMissing = errors.New("payload rows missing")
+
+// refOf decodes v as a payload reference.
+func refOf(v json.RawMessage) (payloadRef, bool) {
+	var ref payloadRef
+	if !isRef(v) || json.Unmarshal(v, &ref) != nil || ref.Ref.ID == "" {
+		return ref, false
+	}
+	return ref, true
+}
+
+// rehome makes v, when it refers to a payload in another partition, refer to a copy in
+// partition pk instead. Messages carry large values into the receiver's own
+// partition on delivery: an instance's rows then never depend on another partition,
+// so instances can be purged and entities deleted in any order.
+func (h *Hub) rehome(ctx context.Context, pk string, v json.RawMessage) (json.RawMessage, error) {
+	ref, ok := refOf(v)
+	if !ok || ref.Ref.PK == pk {
+		return v, nil
+	}
+	full, err := h.internalize(ctx, v)
+	if errors.Is(err, errPayloadMissing) {
+		// Nothing left to copy: deliver the reference as it is, so the receiver
+		// reports the loss instead of the sender's delivery being stuck on it.
+		h.log.Warn("delivering a message whose large value was deleted", "payload", ref.Ref.ID, "from", ref.Ref.PK, "to", pk)
+		return v, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return h.externalize(ctx, pk, full)
+}
+
+// rehomeEnvelopes rehomes every large value envelopes carry into partition pk, in place.
+func (h *Hub) rehomeEnvelopes(ctx context.Context, pk string, envs []*Envelope) error {
+	for _, e := range envs {
+		if e.Op != nil {
+			var err error
+			if e.Op.Input, err = h.rehome(ctx, pk, e.Op.Input); err != nil {
+				return err
+			}
+		}
+		for i := range e.Events {
+			var err error
+			if e.Events[i].Input, err = h.rehome(ctx, pk, e.Events[i].Input); err != nil {
+				return err
+			}
+			if e.Events[i].Result, err = h.rehome(ctx, pk, e.Events[i].Result); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// envelopePayloads adds the payloads in partition pk that envelopes refer to, as
+// id → number of rows.
+func envelopePayloads(pk string, envs []*Envelope, into map[string]int) {
+	add := func(v json.RawMessage) {
+		if ref, ok := refOf(v); ok && ref.Ref.PK == pk {
+			into[ref.Ref.ID] = ref.Ref.Rows
+		}
+	}
+	for _, e := range envs {
+		if e == nil {
+			continue
+		}
+		if e.Op != nil {
+			add(e.Op.Input)
+		}
+		for _, ev := range e.Events {
+			add(ev.Input)
+			add(ev.Result)
+		}
+	}
+}
+
+// payloadDeleteOps deletes the rows of payloads (id → rows) in partition pk.
+func payloadDeleteOps(pk string, payloads map[string]int) []storage.Op {
+	var ops []storage.Op
+	for id, n := range payloads {
+		for i := 0; i < n; i++ {
+			ops = append(ops, storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: pk, RowKey: fmt.Sprintf("%s%s|%04d", payloadPfx, id, i)}})
+		}
+	}
+	return ops
+}
+
+// payloadIDOf returns the payload id of a payload row key "p<id>|NNNN".
+func payloadIDOf(rk string) (string, bool) {
+	if !strings.HasPrefix(rk, payloadPfx) {
+		return "", false
+	}
+	id, _, ok := strings.Cut(rk[len(payloadPfx):], "|")
+	return id, ok
 }

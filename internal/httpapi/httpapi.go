@@ -220,20 +220,18 @@ func SignalError(w http.ResponseWriter, what string, err error) {
 	}
 }
 
-// StartAndRespond starts orchestrator with input (JSON-encoded) and answers as DF's
-// starters do: 202 + Location + the check-status body, or the mapped error.
+// StartAndRespond starts orchestrator with input (JSON-encoded), honouring
+// Idempotency-Key (StartFromRequest), and answers as DF's starters do: 202 +
+// Location + the check-status body, or the mapped error.
 func StartAndRespond(w http.ResponseWriter, r *http.Request, hub *engine.Hub, orchestrator string, input any) {
 	in, err := json.Marshal(input)
 	if err != nil {
 		httpx.Errorf(w, http.StatusInternalServerError, "orchestration input is not JSON-serialisable: %v", err)
 		return
 	}
-	id, err := hub.StartOrchestration(r.Context(), orchestrator, "", in)
-	if err != nil {
-		StartError(w, err)
-		return
+	if id, ok := StartFromRequest(w, r, hub, orchestrator, in); ok {
+		WriteStarted(w, r, id)
 	}
-	WriteStarted(w, r, id)
 }
 
 // CatchAllSegments splits a catch-all route value ({*path}) into its non-empty segments.

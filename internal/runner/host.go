@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -32,6 +33,7 @@ func HostHandler(app *funcmeta.App, fs Functions, log *slog.Logger, onPoison Poi
 	for _, f := range app.Functions {
 		names[strings.ToLower(f.Name)] = f
 	}
+	errs := &lastErrors{}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.Trim(r.URL.Path, "/")
 		f, isInvocation := names[strings.ToLower(name)]
@@ -39,7 +41,7 @@ func HostHandler(app *funcmeta.App, fs Functions, log *slog.Logger, onPoison Poi
 			routes.ServeHTTP(w, r) // a forwarded HTTP request
 			return
 		}
-		invokeFromHost(w, r, app, f, fs, routes, log, onPoison)
+		invokeFromHost(w, r, app, f, fs, routes, log, onPoison, errs)
 	})
 	return httpx.Recover(log, h), nil
 }
@@ -50,7 +52,7 @@ func looksLikeInvocation(r *http.Request) bool {
 	return strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
 }
 
-func invokeFromHost(w http.ResponseWriter, r *http.Request, app *funcmeta.App, f *funcmeta.Function, fs Functions, routes http.Handler, log *slog.Logger, onPoison PoisonFunc) {
+func invokeFromHost(w http.ResponseWriter, r *http.Request, app *funcmeta.App, f *funcmeta.Function, fs Functions, routes http.Handler, log *slog.Logger, onPoison PoisonFunc, errs *lastErrors) {
 	req, err := hostproto.DecodeInvocation(r.Body, maxInvocationBytes)
 	if err != nil {
 		// A non-2xx answer fails the invocation; the host retries it.
@@ -80,18 +82,25 @@ func invokeFromHost(w http.ResponseWriter, r *http.Request, app *funcmeta.App, f
 		} else {
 			body, err = req.Payload(f.Trigger.Name)
 		}
-		if err == nil {
-			err = fn(ctx, body)
+		info := req.QueueInfo()
+		maxDequeue := int64(app.Host.Queues.MaxDequeueCount)
+		if maxDequeue <= 0 {
+			maxDequeue = funcmeta.DefaultMaxDequeueCount
 		}
+		if err == nil {
+			err = fn(withDelivery(ctx, Delivery{Queue: f.Trigger.QueueName, MessageID: info.ID, DequeueCount: info.DequeueCount,
+				MaxDequeueCount: maxDequeue, LastError: errs.get(info.ID)}), body)
+		}
+		errs.set(info.ID, err)
 		if err != nil {
-			info := req.QueueInfo()
 			log.Warn("queue invocation failed", "function", f.Name, "message", info.ID, "dequeueCount", info.DequeueCount, "err", err)
-			maxDequeue := int64(app.Host.Queues.MaxDequeueCount)
-			if maxDequeue <= 0 {
-				maxDequeue = funcmeta.DefaultMaxDequeueCount
-			}
 			if onPoison != nil && info.DequeueCount >= maxDequeue {
-				onPoison(ctx, f.Trigger.QueueName, info.ID, string(body), fmt.Sprintf("failed %d times, last error: %v", info.DequeueCount, err))
+				reason := fmt.Sprintf("failed %d times (maxDequeueCount %d), last error: %v", info.DequeueCount, maxDequeue, err)
+				if errors.Is(err, ErrPoison) {
+					reason = poisonReason(err)
+				}
+				errs.set(info.ID, nil)
+				onPoison(ctx, f.Trigger.QueueName, info.ID, string(body), reason)
 			}
 			// The host retries the message, and moves it to <queue>-poison after
 			// maxDequeueCount attempts; a poison error cannot do better than that here.
@@ -122,7 +131,8 @@ func httpOutputName(f *funcmeta.Function) string {
 
 // invokeQueue is the standalone path's entry into a queue function (shared with the
 // poller so both paths run the same decode and dispatch).
-func invokeQueue(ctx context.Context, app *funcmeta.App, f *funcmeta.Function, fs Functions, text string) error {
+func invokeQueue(ctx context.Context, app *funcmeta.App, f *funcmeta.Function, fs Functions, text string, d Delivery) error {
+	ctx = withDelivery(ctx, d)
 	fn, ok := lookup(fs.Queue, f.Name)
 	if !ok {
 		return fmt.Errorf("%w: no implementation for %s", ErrPoison, f.Name)
@@ -135,4 +145,9 @@ func invokeQueue(ctx context.Context, app *funcmeta.App, f *funcmeta.Function, f
 		body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
 	}
 	return fn(ctx, body)
+}
+
+// poisonReason is the reason an ErrPoison error gives, without the sentinel's prefix.
+func poisonReason(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrPoison.Error()+": ")
 }

@@ -52,6 +52,7 @@ type Poller struct {
 	acct *storage.Account
 	log  *slog.Logger
 	opts PollerOptions
+	errs lastErrors
 }
 
 // NewPoller prepares queue listeners; Run starts them.
@@ -174,7 +175,12 @@ func (p *Poller) handle(work context.Context, f *funcmeta.Function, q storage.Qu
 		maxDequeue = funcmeta.DefaultMaxDequeueCount
 	}
 	if m.DequeueCount > maxDequeue {
-		p.poison(work, q, m, fmt.Sprintf("dequeued %d times (maxDequeueCount %d)", m.DequeueCount, maxDequeue))
+		last := p.errs.get(m.ID)
+		if last == "" {
+			last = "none reported (the worker processing it stopped: crash, kill or timeout)"
+		}
+		p.errs.set(m.ID, nil)
+		p.poison(work, q, m, fmt.Sprintf("delivered %d times without completing (maxDequeueCount %d), last error: %s", m.DequeueCount, maxDequeue, last))
 		return
 	}
 	renewCtx, stopRenew := context.WithCancel(work)
@@ -196,8 +202,10 @@ func (p *Poller) handle(work context.Context, f *funcmeta.Function, q storage.Qu
 			}
 		}
 	}()
-	err := invokeQueue(work, p.app, f, p.fs, m.Text)
+	err := invokeQueue(work, p.app, f, p.fs, m.Text, Delivery{Queue: q.Name(), MessageID: m.ID, DequeueCount: m.DequeueCount,
+		MaxDequeueCount: maxDequeue, LastError: p.errs.get(m.ID)})
 	stopRenew()
+	p.errs.set(m.ID, err)
 	mu.Lock()
 	defer mu.Unlock()
 	switch {
@@ -206,9 +214,11 @@ func (p *Poller) handle(work context.Context, f *funcmeta.Function, q storage.Qu
 			p.log.Warn("could not delete processed message; it will be processed again", "queue", q.Name(), "message", m.ID, "err", err)
 		}
 	case errors.Is(err, ErrPoison):
-		p.poison(work, q, m, err.Error())
+		p.errs.set(m.ID, nil)
+		p.poison(work, q, m, poisonReason(err))
 	case m.DequeueCount >= maxDequeue:
-		p.poison(work, q, m, fmt.Sprintf("failed %d times, last error: %v", m.DequeueCount, err))
+		p.errs.set(m.ID, nil)
+		p.poison(work, q, m, fmt.Sprintf("failed %d times (maxDequeueCount %d), last error: %v", m.DequeueCount, maxDequeue, err))
 	default:
 		p.log.Warn("message failed; it will be retried", "function", f.Name, "queue", q.Name(), "message", m.ID, "dequeueCount", m.DequeueCount, "err", err)
 		retry := p.app.Host.Queues.VisibilityTimeout

@@ -367,7 +367,10 @@ func (t *azureTable) Insert(ctx context.Context, row *Row) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.c.AddEntity(ctx, body, nil)
+	resp, err := t.c.AddEntity(ctx, body, nil)
+	if err == nil {
+		row.ETag = string(resp.ETag)
+	}
 	return classify(err)
 }
 
@@ -389,7 +392,10 @@ func (t *azureTable) Replace(ctx context.Context, row *Row, etag string) error {
 	if etag != "" {
 		e = azcore.ETag(etag)
 	}
-	_, err = t.c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeReplace, IfMatch: &e})
+	resp, err := t.c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeReplace, IfMatch: &e})
+	if err == nil {
+		row.ETag = string(resp.ETag)
+	}
 	return classify(err)
 }
 

@@ -100,9 +100,11 @@ type Table interface {
 	QueryPartition(ctx context.Context, pk string) ([]*Row, error)
 	// Query returns one page of rows and the continuation token of the next page ("" at the end).
 	Query(ctx context.Context, opts *QueryOptions) ([]*Row, string, error)
+	// Insert adds row; on success row.ETag is the new row's ETag.
 	Insert(ctx context.Context, row *Row) error
 	Upsert(ctx context.Context, row *Row) error
-	// Replace writes row if its ETag is still etag ("" means unconditional).
+	// Replace writes row if its ETag is still etag ("" means unconditional); on
+	// success row.ETag is the new ETag.
 	Replace(ctx context.Context, row *Row, etag string) error
 	Delete(ctx context.Context, pk, rk, etag string) error
 	// Batch applies ops atomically; all rows must share partition pk; at most 100 ops.

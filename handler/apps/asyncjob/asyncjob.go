@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/durablego/durablefunctions/durable"
 	"github.com/durablego/durablefunctions/funcapp"
@@ -90,6 +91,10 @@ func CountDistinct(ctx context.Context, table *aztables.Client, q Query) (int, e
 	seen := map[string]bool{}
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
+		var re *azcore.ResponseError
+		if errors.As(err, &re) && re.ErrorCode == string(aztables.TableNotFound) {
+			return 0, nil // no audit table yet: no audit records
+		}
 		if err != nil {
 			return 0, fmt.Errorf("query the audit table: %w", err)
 		}
@@ -141,9 +146,8 @@ func Submit(hub *engine.Hub) http.Handler {
 			return
 		}
 		in, _ := durable.Marshal(q)
-		id, err := hub.StartOrchestration(r.Context(), Orchestrator, "", in)
-		if err != nil {
-			httpapi.StartError(w, err)
+		id, ok := httpapi.StartFromRequest(w, r, hub, Orchestrator, in)
+		if !ok {
 			return
 		}
 		uri := httpapi.BaseURL(r) + "/api/status/" + id

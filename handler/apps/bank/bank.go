@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/handler/apps/checked"
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/httpapi"
 	"github.com/durablego/durablefunctions/internal/httpx"
@@ -52,7 +53,9 @@ func Account(ctx durable.EntityContext) error {
 		if err != nil {
 			return err
 		}
-		balance += n
+		if balance, err = checked.Add("balance", balance, n); err != nil {
+			return err
+		}
 	case "withdraw":
 		n, err := amount()
 		if err != nil {
@@ -122,7 +125,13 @@ func TransferOrchestration(ctx durable.OrchestrationContext) (any, error) {
 		return nil, err
 	}
 	if err := ctx.CallEntity(to, "deposit", t.Amount).Await(nil); err != nil {
-		return nil, err
+		// The destination refused the money (its balance would overflow): put it
+		// back, still under both locks, so no money is lost, and fail the transfer.
+		// The source held it a moment ago, so the refund cannot overflow.
+		if rerr := ctx.CallEntity(from, "deposit", t.Amount).Await(nil); rerr != nil {
+			return nil, fmt.Errorf("deposit to %s failed (%w) and the refund to %s failed too: %w", t.To, err, t.From, rerr)
+		}
+		return nil, fmt.Errorf("transfer of %d from %s to %s refused, nothing moved: %w", t.Amount, t.From, t.To, err)
 	}
 	return true, nil
 }
@@ -160,8 +169,7 @@ func HTTP(hub *engine.Hub) http.Handler {
 				return
 			}
 			in, _ := json.Marshal(n)
-			if err := hub.SignalEntity(r.Context(), durable.NewEntityID(EntityName, segs[0]), "deposit", in, nil); err != nil {
-				httpapi.SignalError(w, fmt.Sprintf("account %q", segs[0]), err)
+			if !httpapi.SignalFromRequest(w, r, hub, durable.NewEntityID(EntityName, segs[0]), "deposit", in, fmt.Sprintf("account %q", segs[0])) {
 				return
 			}
 			httpx.WriteJSON(w, http.StatusAccepted, map[string]any{"account": segs[0], "operation": "deposit", "amount": n})

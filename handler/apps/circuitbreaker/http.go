@@ -12,6 +12,7 @@ import (
 
 	"github.com/durablego/durablefunctions/durable"
 	"github.com/durablego/durablefunctions/internal/engine"
+	"github.com/durablego/durablefunctions/internal/httpapi"
 	"github.com/durablego/durablefunctions/internal/httpx"
 	"github.com/durablego/durablefunctions/internal/storage"
 	"github.com/gorilla/mux"
@@ -87,8 +88,7 @@ func HTTP(hub *engine.Hub) http.Handler {
 			return
 		}
 		id := durable.NewEntityID(EntityName, name)
-		if err := hub.SignalEntity(r.Context(), id, act.operation, input, nil); err != nil {
-			httpx.Errorf(w, http.StatusServiceUnavailable, "could not signal circuit %q: %v", name, err)
+		if !httpapi.SignalFromRequest(w, r, hub, id, act.operation, input, fmt.Sprintf("circuit %q", name)) {
 			return
 		}
 		resp := map[string]any{"name": name, "entity": id.String(), "operation": act.operation, "status": "accepted"}

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/handler/apps/checked"
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/httpapi"
 	"github.com/durablego/durablefunctions/internal/httpx"
@@ -40,7 +41,11 @@ func Entity(ctx durable.EntityContext) error {
 		if err := ctx.GetInput(&n); err != nil {
 			return fmt.Errorf("add needs an integer input: %w", err)
 		}
-		return ctx.SetState(value + n)
+		sum, err := checked.Add("counter", value, n)
+		if err != nil {
+			return err
+		}
+		return ctx.SetState(sum)
 	case "reset":
 		return ctx.SetState(int64(0))
 	case "get":
@@ -107,13 +112,7 @@ func HTTP(hub *engine.Hub) http.Handler {
 			return
 		}
 		id := durable.NewEntityID(EntityName, key)
-		idem, err := httpapi.IdempotencyKey(r)
-		if err != nil {
-			httpx.Error(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		if err := hub.SignalEntity(r.Context(), id, op, input, &engine.SignalOptions{IdempotencyKey: idem}); err != nil {
-			httpapi.SignalError(w, id.String(), err)
+		if !httpapi.SignalFromRequest(w, r, hub, id, op, input, id.String()) {
 			return
 		}
 		resp := map[string]any{"entity": id.String(), "key": key, "operation": op, "status": "accepted"}

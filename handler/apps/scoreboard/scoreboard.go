@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/handler/apps/checked"
 )
 
 // EntityName is the entity's name: its function folder's name.
@@ -57,8 +58,15 @@ func Entity(ctx durable.EntityContext) error {
 			return err
 		}
 		t := board[rec.AvengerName]
-		t.TotalCombos += rec.CombosExecuted
-		t.TotalWins += rec.Win
+		combos, err := checked.Add(rec.AvengerName+"'s total_combos", t.TotalCombos, rec.CombosExecuted)
+		if err != nil {
+			return err
+		}
+		wins, err := checked.Add(rec.AvengerName+"'s total_wins", t.TotalWins, rec.Win)
+		if err != nil {
+			return err
+		}
+		t.TotalCombos, t.TotalWins = combos, wins
 		board[rec.AvengerName] = t
 		if err := ctx.SetState(board); err != nil {
 			return err
