@@ -109,6 +109,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 		RedriveAfter:    redriveAfter(getenv),
 		// Optional: without it the hub keeps a generated secret in storage.
 		InstanceIDSecret: getenv(engine.SettingInstanceIDSecret),
+		Versioning: engine.Versioning{DefaultVersion: meta.Host.DurableTask.DefaultVersion,
+			MatchStrategy:   engine.VersionMatch(meta.Host.DurableTask.VersionMatchStrategy),
+			FailureStrategy: engine.VersionFailure(meta.Host.DurableTask.VersionFailureStrategy)},
 	}
 	var errs []error
 	for _, f := range meta.Functions {

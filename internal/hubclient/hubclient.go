@@ -82,13 +82,13 @@ func (c *Client) StartNew(ctx context.Context, orchestrator string, input any, o
 	if opts != nil {
 		o = *opts
 	}
-	id, _, err := c.hub.StartOrchestrationWith(ctx, orchestrator, o.InstanceID, in, &engine.StartOptions{IdempotencyKey: o.IdempotencyKey})
+	id, _, err := c.hub.StartOrchestrationWith(ctx, orchestrator, o.InstanceID, in, &engine.StartOptions{IdempotencyKey: o.IdempotencyKey, Version: o.Version})
 	return id, mapErr(err)
 }
 
 func convertStatus(s *engine.InstanceStatus) *durable.InstanceStatus {
 	return &durable.InstanceStatus{Name: s.Name, InstanceID: s.InstanceID, RuntimeStatus: s.RuntimeStatus, Input: s.Input, Output: s.Output,
-		CustomStatus: s.CustomStatus, Failure: s.Failure, CreatedTime: s.CreatedTime, LastUpdated: s.LastUpdated}
+		CustomStatus: s.CustomStatus, Failure: s.Failure, CreatedTime: s.CreatedTime, LastUpdated: s.LastUpdated, Version: s.Version}
 }
 
 // GetStatus implements durable.Client.
@@ -143,8 +143,16 @@ func (c *Client) RaiseEvent(ctx context.Context, instanceID, eventName string, p
 }
 
 // Terminate implements durable.Client.
-func (c *Client) Terminate(ctx context.Context, instanceID, reason string) error {
+func (c *Client) Terminate(ctx context.Context, instanceID, reason string, opts *durable.TerminateOptions) error {
+	if opts != nil && opts.Recursive {
+		return mapErr(c.hub.TerminateRecursive(ctx, instanceID, reason))
+	}
 	return mapErr(c.hub.Terminate(ctx, instanceID, reason))
+}
+
+// Rewind implements durable.Client.
+func (c *Client) Rewind(ctx context.Context, instanceID, reason string) error {
+	return mapErr(c.hub.Rewind(ctx, instanceID, reason))
 }
 
 // Suspend implements durable.Client.
@@ -164,7 +172,11 @@ func (c *Client) Restart(ctx context.Context, instanceID string, opts *durable.R
 }
 
 // Purge implements durable.Client.
-func (c *Client) Purge(ctx context.Context, instanceID string) (int, error) {
+func (c *Client) Purge(ctx context.Context, instanceID string, opts *durable.PurgeOptions) (int, error) {
+	if opts != nil && opts.Recursive {
+		n, err := c.hub.PurgeRecursive(ctx, instanceID)
+		return n, mapErr(err)
+	}
 	n, err := c.hub.Purge(ctx, instanceID)
 	return n, mapErr(err)
 }
