@@ -55,6 +55,9 @@ type Config struct {
 	// (host.json maxConcurrentActivityFunctions); 0 means no bound. A queue message
 	// carries several work items, so the bound is on functions, not messages.
 	MaxConcurrentActivities int
+	// Versioning is host.json's orchestration versioning (defaultVersion,
+	// versionMatchStrategy, versionFailureStrategy); the zero value turns it off.
+	Versioning Versioning
 }
 
 var hubNameRE = regexp.MustCompile(`^[a-z][a-z0-9]{2,40}$`)

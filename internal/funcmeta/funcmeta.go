@@ -50,11 +50,39 @@ type HostConfig struct {
 	// unset, possibly "" (routes at the root).
 	RoutePrefix string
 	Queues      QueuesConfig
-	// DurableTask is extensions.durableTask's concurrency throttles.
-	DurableTask DurableTaskConfig
 	// FunctionTimeout is 0 when unset (the host's plan default applies) and
 	// negative for "-1", which means no timeout.
 	FunctionTimeout time.Duration
+	// DurableTask is extensions.durableTask: orchestration versioning and the
+	// per-process concurrency throttles.
+	DurableTask DurableTaskConfig
+}
+
+// DurableTaskConfig is host.json extensions.durableTask, the versioning settings of
+// Durable Functions. Strategies are normalised to DF's spelling; empty when unset, which
+// means DF's defaults.
+type DurableTaskConfig struct {
+	DefaultVersion string
+	// VersionMatchStrategy is "None", "Strict" or "CurrentOrOlder" (the default).
+	VersionMatchStrategy string
+	// VersionFailureStrategy is "Reject" (the default) or "Fail".
+	VersionFailureStrategy string
+
+	// The concurrency throttles, with Durable Functions' defaults for Dedicated and
+	// Premium plans (10 times the number of processors) filled in: a standalone
+	// process is a dedicated machine. (On the Consumption plan DF defaults to 10
+	// activities and 5 orchestrators.)
+
+	// MaxConcurrentActivityFunctions bounds the activity functions running at once.
+	MaxConcurrentActivityFunctions int
+	// MaxConcurrentOrchestratorFunctions bounds the orchestration episodes (instance
+	// wake-ups being processed) running at once.
+	MaxConcurrentOrchestratorFunctions int
+	// MaxConcurrentEntityFunctions bounds the entity episodes running at once, over
+	// all entity queues. (DF on Azure Storage counts entities against the
+	// orchestrator limit; its Durable Task Scheduler backend honours this one, and so
+	// do we.)
+	MaxConcurrentEntityFunctions int
 }
 
 // CustomHandlerConfig is host.json customHandler.
@@ -87,23 +115,6 @@ type QueuesConfig struct {
 	MaxDequeueCount int
 	// MessageEncoding is "base64" (default) or "none".
 	MessageEncoding string
-}
-
-// DurableTaskConfig is host.json extensions.durableTask's per-process concurrency
-// throttles, with Durable Functions' defaults for Dedicated and Premium plans (10
-// times the number of processors) filled in: a standalone process is a dedicated
-// machine. (On the Consumption plan DF defaults to 10 activities and 5 orchestrators.)
-type DurableTaskConfig struct {
-	// MaxConcurrentActivityFunctions bounds the activity functions running at once.
-	MaxConcurrentActivityFunctions int
-	// MaxConcurrentOrchestratorFunctions bounds the orchestration episodes (instance
-	// wake-ups being processed) running at once.
-	MaxConcurrentOrchestratorFunctions int
-	// MaxConcurrentEntityFunctions bounds the entity episodes running at once, over
-	// all entity queues. (DF on Azure Storage counts entities against the
-	// orchestrator limit; its Durable Task Scheduler backend honours this one, and so
-	// do we.)
-	MaxConcurrentEntityFunctions int
 }
 
 // DefaultMaxConcurrentFunctions is DF's default for each of the three throttles on
@@ -313,11 +324,6 @@ type rawHostJSON struct {
 		HTTP *struct {
 			RoutePrefix *optString `json:"routePrefix"`
 		} `json:"http"`
-		DurableTask *struct {
-			MaxConcurrentActivityFunctions     optInt `json:"maxConcurrentActivityFunctions"`
-			MaxConcurrentOrchestratorFunctions optInt `json:"maxConcurrentOrchestratorFunctions"`
-			MaxConcurrentEntityFunctions       optInt `json:"maxConcurrentEntityFunctions"`
-		} `json:"durableTask"`
 		Queues *struct {
 			MaxPollingInterval optSpan   `json:"maxPollingInterval"`
 			VisibilityTimeout  optSpan   `json:"visibilityTimeout"`
@@ -326,6 +332,15 @@ type rawHostJSON struct {
 			MaxDequeueCount    optInt    `json:"maxDequeueCount"`
 			MessageEncoding    optString `json:"messageEncoding"`
 		} `json:"queues"`
+		DurableTask *struct {
+			DefaultVersion         optString `json:"defaultVersion"`
+			VersionMatchStrategy   optString `json:"versionMatchStrategy"`
+			VersionFailureStrategy optString `json:"versionFailureStrategy"`
+
+			MaxConcurrentActivityFunctions     optInt `json:"maxConcurrentActivityFunctions"`
+			MaxConcurrentOrchestratorFunctions optInt `json:"maxConcurrentOrchestratorFunctions"`
+			MaxConcurrentEntityFunctions       optInt `json:"maxConcurrentEntityFunctions"`
+		} `json:"durableTask"`
 	} `json:"extensions"`
 	FunctionTimeout optSpan  `json:"functionTimeout"`
 	Functions       []string `json:"functions"`
@@ -431,6 +446,24 @@ func loadHost(path string, h *HostConfig) (map[string]bool, error) {
 					return fail(`extensions.queues.messageEncoding must be "base64" or "none", got %q`, rq.MessageEncoding.v)
 				}
 			}
+		}
+	}
+	if ext := raw.Extensions; ext != nil && ext.DurableTask != nil {
+		dt := ext.DurableTask
+		h.DurableTask.DefaultVersion = strings.TrimSpace(dt.DefaultVersion.v)
+		if dt.VersionMatchStrategy.set {
+			v, ok := oneOf(dt.VersionMatchStrategy.v, "None", "Strict", "CurrentOrOlder")
+			if !ok {
+				return fail(`extensions.durableTask.versionMatchStrategy must be "None", "Strict" or "CurrentOrOlder", got %q`, dt.VersionMatchStrategy.v)
+			}
+			h.DurableTask.VersionMatchStrategy = v
+		}
+		if dt.VersionFailureStrategy.set {
+			v, ok := oneOf(dt.VersionFailureStrategy.v, "Reject", "Fail")
+			if !ok {
+				return fail(`extensions.durableTask.versionFailureStrategy must be "Reject" or "Fail", got %q`, dt.VersionFailureStrategy.v)
+			}
+			h.DurableTask.VersionFailureStrategy = v
 		}
 	}
 	if !newBatchSet {
@@ -874,4 +907,14 @@ func (o *optSpan) UnmarshalJSON(b []byte) error {
 	}
 	o.v, o.set = d, true
 	return nil
+}
+
+// oneOf returns the choice equal to v ignoring case and surrounding space.
+func oneOf(v string, choices ...string) (string, bool) {
+	for _, c := range choices {
+		if strings.EqualFold(strings.TrimSpace(v), c) {
+			return c, true
+		}
+	}
+	return "", false
 }

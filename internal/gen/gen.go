@@ -78,6 +78,8 @@ func Functions(def *appdef.Def) map[string]File {
 	}
 	out[appdef.ManagementFunction] = httpFunc(appdef.HTTPFunc{Name: appdef.ManagementFunction, Route: "runtime/webhooks/durabletask/{*path}",
 		Methods: []string{"get", "post", "delete"}, AuthLevel: "admin"})
+	out[appdef.MonitorFunction] = httpFunc(appdef.HTTPFunc{Name: appdef.MonitorFunction, Route: "monitor/{*path}",
+		Methods: []string{"get"}, AuthLevel: "admin"})
 	for _, name := range def.Registry.EntityNames() {
 		out[name] = queueFunc(appdef.EntityQueue(name))
 	}
