@@ -11,14 +11,11 @@ import (
 // The SDK's default keeps only 10 idle connections per host. A worker with a hundred
 // requests in flight then closes most connections after each burst and dials new
 // ones for the next (the benchmark saw over a thousand sockets in TIME_WAIT), and a
-// new connection whose SYN is lost waits out the kernel's retransmission back-off
-// (1, 2, 4, ... seconds): a single request stalled for 56 and 118 seconds, every
-// message lease held meanwhile expired, and the wave it belonged to took two minutes.
-// So: keep enough idle connections for the concurrency the engine uses, give up on a
-// dial after 5 seconds (the SDK retries on a fresh connection instead of waiting a
-// minute for one SYN), and close idle connections before Azurite's 5-second
-// keep-alive does, so that a request is not sent on a connection the server is
-// closing.
+// dial that hangs waits out the 30 s dial timeout. So: keep enough idle connections
+// for the concurrency the engine uses, give up on a dial after 5 seconds (the SDK
+// retries on a fresh connection), and close idle connections before Azurite's
+// 5-second keep-alive does, so that a request is not sent on a connection the server
+// is closing.
 var transport = &http.Client{Transport: &http.Transport{
 	Proxy:                 http.ProxyFromEnvironment,
 	DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
