@@ -239,6 +239,7 @@ func (a *App) RunWorkers(ctx context.Context, opts *runner.PollerOptions) error 
 	if o.OnPoison == nil {
 		o.OnPoison = a.recordPoison
 	}
+	a.enableHandoff(ctx)
 	err := runner.NewPoller(a.Meta, a.Funcs, a.acct, a.log, &o).Run(ctx)
 	wg.Wait()
 	return err

@@ -80,6 +80,7 @@ type Hub struct {
 	wakes map[string]*wakeState
 
 	payloads payloadCache
+	local    localState // episodes handed off in this process (see local.go)
 
 	smu    sync.Mutex
 	secret []byte // of idempotent instance ids, once known

@@ -151,7 +151,7 @@ func (h *Hub) StartOrchestration(ctx context.Context, name, instanceID string, i
 			return "", err
 		}
 	}
-	return instanceID, h.wake(ctx, instanceID, time.Time{})
+	return instanceID, h.wakeOrHandOff(ctx, instanceID)
 }
 
 // InstanceStatus is what status queries return.

@@ -258,6 +258,12 @@ func (h *Hub) deliver(ctx context.Context, deliveries []*Delivery) error {
 
 // sendEnvelopes inserts envelopes into target's inbox (in order) and wakes it.
 func (h *Hub) sendEnvelopes(ctx context.Context, target string, envs []*Envelope) error {
+	return h.sendEnvelopesTo(ctx, target, envs, false)
+}
+
+// sendEnvelopesTo is sendEnvelopes; with local, it sends no immediate wake-up: the
+// caller runs the target's episode itself (see local.go).
+func (h *Hub) sendEnvelopesTo(ctx context.Context, target string, envs []*Envelope, local bool) error {
 	pk := storage.EscapeKey(target)
 	if err := h.rehomeEnvelopes(ctx, pk, envs); err != nil {
 		return fmt.Errorf("deliver to %s: %w", target, err)
@@ -280,7 +286,7 @@ func (h *Hub) sendEnvelopes(ctx context.Context, target string, envs []*Envelope
 			}
 		}
 	}
-	if immediate {
+	if immediate && !local {
 		return h.wake(ctx, target, time.Time{})
 	}
 	return nil
