@@ -51,7 +51,7 @@ func (h *Hub) HandleActivityBatch(ctx context.Context, body []byte) error {
 	}
 	var failed []*Delivery
 	var firstErr error
-	var local []string // instances this process runs at once (see local.go)
+	var local []*Delivery // instances this process runs at once (see local.go)
 	handOff := h.localHandoff()
 	for _, k := range order {
 		env := &Envelope{
@@ -66,11 +66,11 @@ func (h *Hub) HandleActivityBatch(ctx context.Context, body []byte) error {
 				firstErr = err
 			}
 		} else if handOff {
-			local = append(local, k.inst)
+			local = append(local, &Delivery{Target: k.inst, Envelopes: []*Envelope{env}})
 		}
 	}
-	for _, inst := range local {
-		if err := h.processHandedOff(ctx, inst); err != nil {
+	for _, d := range local {
+		if err := h.processHandedOff(ctx, d.Target, d.Envelopes); err != nil {
 			return err
 		}
 	}

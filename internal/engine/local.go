@@ -51,8 +51,9 @@ func (h *Hub) EnableLocalHandoff(ctx context.Context, max int) {
 }
 
 // handOff runs instance id's episode in this process if local hand-off is on and has
-// room; false means the caller must wake the instance through its queue.
-func (h *Hub) handOff(id string) bool {
+// room (envs are the rows the caller just wrote to its inbox); false means the caller
+// must wake the instance through its queue.
+func (h *Hub) handOff(id string, envs []*Envelope) bool {
 	ld := h.local.Load()
 	if ld == nil || ld.ctx.Err() != nil || strings.HasPrefix(id, "@") {
 		return false
@@ -64,7 +65,7 @@ func (h *Hub) handOff(id string) bool {
 	}
 	go func() {
 		defer func() { <-ld.sem }()
-		err := h.Process(ld.ctx, id)
+		err := h.Process(withHanded(ld.ctx, id, envs, h.now()), id)
 		if err == nil {
 			return
 		}
@@ -90,8 +91,8 @@ func (h *Hub) localHandoff() bool {
 // row and sent no wake-up. If the episode fails, a queue wake-up retries it (as
 // HandleWakeUp does); an error means neither worked, and the caller's own message
 // must be retried.
-func (h *Hub) processHandedOff(ctx context.Context, id string) error {
-	err := h.Process(ctx, id)
+func (h *Hub) processHandedOff(ctx context.Context, id string, envs []*Envelope) error {
+	err := h.Process(withHanded(ctx, id, envs, h.now()), id)
 	if err == nil {
 		return nil
 	}
@@ -104,8 +105,8 @@ func (h *Hub) processHandedOff(ctx context.Context, id string) error {
 
 // wakeOrHandOff wakes orchestration id now: in this process when local hand-off is
 // on, else through its queue.
-func (h *Hub) wakeOrHandOff(ctx context.Context, id string) error {
-	if h.handOff(id) {
+func (h *Hub) wakeOrHandOff(ctx context.Context, id string, envs ...*Envelope) error {
+	if h.handOff(id, envs) {
 		return nil
 	}
 	return h.wake(ctx, id, time.Time{})

@@ -226,6 +226,8 @@ type orchEpisode struct {
 
 	res *replay.Result
 	out outgoing
+
+	hrows []*storage.Row // the history rows the commit adds
 }
 
 // orchestrationEpisode runs one load-apply-commit-deliver cycle of an orchestration;
@@ -259,13 +261,15 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 	if err != nil {
 		return false, h.failTooLarge(ctx, p, st, e.consumed, err)
 	}
-	if err := h.commitBatch(ctx, p.pk, ops); err != nil {
+	etag, err := h.commitBatchETag(ctx, p.pk, ops)
+	if err != nil {
 		return false, err
 	}
 	crashPoint(FaultAfterCommit)
 	if err := h.deliverOutbox(ctx, p.pk, obRows); err != nil {
 		return false, err
 	}
+	h.keepOrchSession(e, ops[0].Row, etag, e.hrows, e.garbage)
 	return e.more || len(e.consumed) > 1 || (e.held && st.Status != durable.StatusSuspended), nil
 }
 
@@ -506,6 +510,7 @@ func (h *Hub) buildOrchCommit(e *orchEpisode) ([]storage.Op, []*storage.Row, err
 		return nil, nil, err
 	}
 	st.HistRows += int64(len(hrows))
+	e.hrows = hrows
 	cp, err := st.row(pk)
 	if err != nil {
 		return nil, nil, err

@@ -72,7 +72,7 @@ type OpenOptions struct {
 func Open(s Settings, opts *OpenOptions) (*Account, error) {
 	a := &Account{created: map[string]bool{}}
 	counter := &countingPolicy{n: &a.requests, empty: &a.empty, bykind: &a.bykind}
-	copts := azcore.ClientOptions{PerRetryPolicies: []policy.Policy{counter}}
+	copts := azcore.ClientOptions{PerRetryPolicies: []policy.Policy{counter, batchBodyPolicy{}}}
 	if opts != nil && opts.Retry != nil {
 		copts.Retry = *opts.Retry
 	}
