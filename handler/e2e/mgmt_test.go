@@ -305,11 +305,11 @@ func TestMgmtInstanceOperations(t *testing.T) {
 		{"resume: unknown", "/instances/nobody/resume", "", nil, 404},
 		{"resume: finished", "/instances/" + term + "/resume", "", nil, 410},
 		{"unknown operation", "/instances/" + running + "/fly", "", nil, 404},
-		{"restart: unknown", "/instances/nobody/restart", "", nil, 404},
+		{"restart: unknown", "/instances/nobody/restart", "", nil, 400}, // DF: ArgumentException
 		{"restart: running, same id", "/instances/" + running + "/restart?restartWithNewInstanceId=false", "", nil, 409},
 		{"restart: bad flag", "/instances/" + id + "/restart?restartWithNewInstanceId=perhaps", "", nil, 400},
 		{"rewind: unknown", "/instances/nobody/rewind", "", nil, 404},
-		{"rewind: not failed", "/instances/" + id + "/rewind", "", nil, 412},
+		{"rewind: completed", "/instances/" + id + "/rewind", "", nil, 410},
 	}
 	for _, c := range cases {
 		if r := post(c.path, c.body, c.headers...); r.Status != c.status {
