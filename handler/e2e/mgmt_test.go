@@ -309,7 +309,7 @@ func TestMgmtInstanceOperations(t *testing.T) {
 		{"restart: running, same id", "/instances/" + running + "/restart?restartWithNewInstanceId=false", "", nil, 409},
 		{"restart: bad flag", "/instances/" + id + "/restart?restartWithNewInstanceId=perhaps", "", nil, 400},
 		{"rewind: unknown", "/instances/nobody/rewind", "", nil, 404},
-		{"rewind: completed", "/instances/" + id + "/rewind", "", nil, 410},
+		{"rewind: not failed", "/instances/" + id + "/rewind", "", nil, 412},
 	}
 	for _, c := range cases {
 		if r := post(c.path, c.body, c.headers...); r.Status != c.status {

@@ -26,6 +26,7 @@ type orchState struct {
 	CustomStatus json.RawMessage
 	Failure      *durable.FailureDetails
 	Parent       *history.ParentInfo
+	Version      string
 	HistRows     int64
 	Seqs         map[string]seqMark
 	// RedriveAt is when the sweep sends the instance's outstanding activity work again
@@ -55,6 +56,7 @@ func decodeOrch(id string, row *storage.Row) (*orchState, error) {
 	st.HistRows = row.Int("HistRows")
 	st.RedriveAt = row.Time("RedriveAt")
 	st.Redrives = row.Int("Redrives")
+	st.Version = row.String("Version")
 	if s := row.String("Failure"); s != "" {
 		st.Failure = &durable.FailureDetails{}
 		if err := json.Unmarshal([]byte(s), st.Failure); err != nil {
@@ -93,6 +95,9 @@ func (st *orchState) row(pk string) (*storage.Row, error) {
 		"Updated":     st.Updated,
 		"HistRows":    st.HistRows,
 	}}
+	if st.Version != "" {
+		r.Props["Version"] = st.Version
+	}
 	for name, v := range map[string]json.RawMessage{"Input": st.Input, "Output": st.Output, "CustomStatus": st.CustomStatus} {
 		if len(v) > 0 {
 			if err := storage.SetChunked(r.Props, name, v); err != nil {
@@ -287,6 +292,7 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 		st.Input = start.Input
 		st.Output, st.Failure, st.CustomStatus = nil, nil, nil
 		st.Parent = start.Parent
+		st.Version = start.Version
 		st.HistRows = 0
 		st.Status = durable.StatusRunning
 		newEvents = append([]history.Event{*start}, newEvents...)
@@ -315,7 +321,7 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 				ops = append(ops, storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: p.pk, RowKey: r.RowKey}})
 			}
 		}
-		if st.Status.IsTerminal() || st.Status == durable.StatusContinuedAsNew {
+		if (st.Status.IsTerminal() || st.Status == durable.StatusContinuedAsNew) && !rewinds(st, newEvents) {
 			// Late messages for a finished execution: consume them, change nothing else.
 			return more, h.commitOnlyConsumed(ctx, p.pk, st, consumed, ops)
 		}
@@ -329,8 +335,15 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 	}
 
 	var res *replay.Result
-	if fn, ok := h.cfg.Registry.Orchestrator(st.Name); ok {
+	versionErr := h.checkVersion(st)
+	if versionErr != nil && h.cfg.Versioning.FailureStrategy != VersionFail {
+		// Reject: leave the messages for a worker that runs a matching version.
+		return false, h.rejectVersion(ctx, id, versionErr)
+	}
+	if fn, ok := h.cfg.Registry.Orchestrator(st.Name); ok && versionErr == nil {
 		res = replay.Execute(fn, past, newEvents, replay.Options{Logger: h.log.With("instance", id, "orchestrator", st.Name)})
+	} else if versionErr != nil {
+		res = failedResult(newEvents, now, &durable.FailureDetails{ErrorType: "VersionMismatch", ErrorMessage: versionErr.Error()})
 	} else {
 		res = failedResult(newEvents, now, &durable.FailureDetails{ErrorType: "UnknownOrchestrator", ErrorMessage: fmt.Sprintf("no orchestrator named %q is registered", st.Name)})
 	}
@@ -370,6 +383,8 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 	}
 	if res.Status.IsTerminal() || res.Status == durable.StatusContinuedAsNew {
 		st.Output, st.Failure = res.Output, res.Failure
+	} else {
+		st.Output, st.Failure = nil, nil // a rewound instance runs again
 	}
 
 	exec := st.ExecutionID
@@ -377,6 +392,9 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 	var out outgoing
 	for _, a := range res.Actions {
 		h.actionDelivery(id, exec, self, a, &out)
+	}
+	if err := h.redispatch(ctx, id, exec, self, res.Redispatch, &out); err != nil {
+		return false, err
 	}
 	if res.Status.IsTerminal() && st.Parent != nil {
 		ev := history.Event{ID: -1, Timestamp: now, TaskID: st.Parent.TaskID}
@@ -389,11 +407,14 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 				ev.Failure = &durable.FailureDetails{ErrorType: string(res.Status), ErrorMessage: "sub-orchestration " + string(res.Status)}
 			}
 		}
-		out.add(st.Parent.InstanceID, &Envelope{ID: MessageID(self, 1<<40), Sender: self, Seq: 1 << 40, TargetExec: st.Parent.ExecutionID, Events: []history.Event{ev}})
+		// Each rewind ends the execution once more: a new sequence number, or the parent
+		// would drop the new outcome as a duplicate of the failure.
+		seq := int64(1<<40) + rewindCount(past, res.NewEvents)
+		out.add(st.Parent.InstanceID, &Envelope{ID: MessageID(self, seq), Sender: self, Seq: seq, TargetExec: st.Parent.ExecutionID, Events: []history.Event{ev}})
 	}
 	if res.Status == durable.StatusContinuedAsNew {
 		nextExec := durableUUID(self+"|continue", 0)
-		evs := []history.Event{{Type: history.ExecutionStarted, ID: -1, Timestamp: now, Name: st.Name, Input: res.ContinueAsNewInput, InstanceID: id, ExecutionID: nextExec, Parent: st.Parent}}
+		evs := []history.Event{{Type: history.ExecutionStarted, ID: -1, Timestamp: now, Name: st.Name, Input: res.ContinueAsNewInput, InstanceID: id, ExecutionID: nextExec, Parent: st.Parent, Version: st.Version}}
 		evs = append(evs, res.CarryOverEvents...)
 		out.add(id, &Envelope{ID: MessageID(self, 1<<41), Events: evs})
 		more = true
@@ -401,7 +422,7 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 
 	// The sweep's cue for work that only a queue held and that was lost (see Sweep).
 	st.RedriveAt, st.Redrives = time.Time{}, 0
-	if (st.Status == durable.StatusRunning || st.Status == durable.StatusSuspended) && len(pendingActivities(past, res.NewEvents)) > 0 {
+	if (st.Status == durable.StatusRunning || st.Status == durable.StatusSuspended) && len(pendingActivities(rewound(past, res.NewEvents)...)) > 0 {
 		st.RedriveAt = now.Add(h.cfg.RedriveAfter)
 	}
 	hrows, err := historyRows(p.pk, exec, st.HistRows, res.NewEvents)
@@ -529,7 +550,7 @@ func (h *Hub) actionDelivery(id, exec, self string, a history.Event, out *outgoi
 		out.add(id, env)
 	case history.SubOrchestrationCreated:
 		env.Sender, env.Seq = "", 0 // the child dedups starts by execution
-		env.Events = []history.Event{{Type: history.ExecutionStarted, ID: -1, Timestamp: a.Timestamp, Name: a.Name, Input: a.Input, InstanceID: a.InstanceID,
+		env.Events = []history.Event{{Type: history.ExecutionStarted, ID: -1, Timestamp: a.Timestamp, Name: a.Name, Input: a.Input, InstanceID: a.InstanceID, Version: a.Version,
 			ExecutionID: durableUUID(self+"|child", seq),
 			Parent:      &history.ParentInfo{InstanceID: id, ExecutionID: exec, TaskID: a.ID, Name: a.Name}}}
 		out.add(a.InstanceID, env)

@@ -38,7 +38,7 @@ func StatusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, engine.ErrInstanceFinished):
 		return http.StatusGone
-	case errors.Is(err, engine.ErrInstanceNotFinished):
+	case errors.Is(err, engine.ErrInstanceNotFinished), errors.Is(err, engine.ErrInstanceNotFailed):
 		return http.StatusPreconditionFailed
 	case errors.Is(err, engine.ErrPayloadTooLarge), errors.Is(err, httpx.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge

@@ -26,12 +26,13 @@ type StatusPayload struct {
 	Output          json.RawMessage  `json:"output"`
 	CreatedTime     string           `json:"createdTime"`
 	LastUpdatedTime string           `json:"lastUpdatedTime"`
+	Version         string           `json:"version,omitempty"`
 	HistoryEvents   []map[string]any `json:"historyEvents,omitempty"`
 }
 
 func payloadOf(s *engine.InstanceStatus, showInput bool) *StatusPayload {
 	p := &StatusPayload{Name: s.Name, InstanceID: s.InstanceID, RuntimeStatus: string(s.RuntimeStatus), CustomStatus: s.CustomStatus,
-		Output: s.Output, CreatedTime: formatTime(s.CreatedTime), LastUpdatedTime: formatTime(s.LastUpdated)}
+		Output: s.Output, CreatedTime: formatTime(s.CreatedTime), LastUpdatedTime: formatTime(s.LastUpdated), Version: s.Version}
 	if showInput {
 		p.Input = s.Input
 	}
@@ -76,7 +77,14 @@ func (a *api) instances(w http.ResponseWriter, r *http.Request, segs []string) {
 			a.raiseEvent(w, r, id, segs[2])
 			return
 		case "terminate":
-			err = a.hub.Terminate(r.Context(), id, reason)
+			var recursive bool
+			if recursive, err = queryBool(r, "recursive", false); err == nil {
+				if recursive {
+					err = a.hub.TerminateRecursive(r.Context(), id, reason)
+				} else {
+					err = a.hub.Terminate(r.Context(), id, reason)
+				}
+			}
 		case "suspend":
 			err = a.hub.Suspend(r.Context(), id, reason)
 		case "resume":
@@ -190,7 +198,16 @@ type PurgeResult struct {
 // purge serves DELETE instances/{id}: 200 when deleted, 404 when unknown, 412 while
 // the instance has not finished.
 func (a *api) purge(w http.ResponseWriter, r *http.Request, id string) {
-	n, err := a.hub.Purge(r.Context(), id)
+	recursive, err := queryBool(r, "recursive", false)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	purge := a.hub.Purge
+	if recursive {
+		purge = a.hub.PurgeRecursive
+	}
+	n, err := purge(r.Context(), id)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -280,30 +297,18 @@ func (a *api) restart(w http.ResponseWriter, r *http.Request, id string) {
 	a.checkStatusOrWait(w, r, started, wp)
 }
 
-// rewind serves POST instances/{id}/rewind as DF does for a storage provider without
-// rewind support: 404 unknown, 410 when Completed or Terminated (as DF; its clients
-// read 410 as "only failed instances can be rewound"), 412 while not finished, else
-// 501. Rewinding needs failed
-// tasks cut out of a committed history and re-scheduled, including inside failed
-// sub-orchestrations; the engine does not do that.
+// rewind serves POST instances/{id}/rewind?reason=: 202 once the rewind is queued,
+// 404 unknown, 412 unless the instance is Failed (or cannot be rewound, see
+// engine.Hub.Rewind).
 func (a *api) rewind(w http.ResponseWriter, r *http.Request, id string) {
-	s, err := a.hub.GetStatus(r.Context(), id, nil)
-	if err != nil {
+	if err := a.hub.Rewind(r.Context(), id, r.URL.Query().Get("reason")); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	if s.RuntimeStatus == durable.StatusCompleted || s.RuntimeStatus == durable.StatusTerminated {
-		dfErrorf(w, http.StatusGone, "This orchestration has status %s, but only orchestrations in the \"Failed\" state can be rewound.", s.RuntimeStatus)
-		return
-	}
-	if s.RuntimeStatus != durable.StatusFailed {
-		dfErrorf(w, http.StatusPreconditionFailed, "This orchestration has status %s, but only orchestrations in the \"Failed\" state can be rewound.", s.RuntimeStatus)
-		return
-	}
-	dfError(w, http.StatusNotImplemented, "rewind is not supported by this task hub's storage provider; restart the instance instead")
+	w.WriteHeader(http.StatusAccepted)
 }
 
-// start serves POST orchestrators/{functionName}[/{instanceId}] with the body as input;
+// start serves POST orchestrators/{functionName}[/{instanceId}][?version=] with the body as input;
 // an Idempotency-Key header makes a retried start answer the first start's instance.
 func (a *api) start(w http.ResponseWriter, r *http.Request, name, id string) {
 	wp, err := parseWait(r)
@@ -325,7 +330,7 @@ func (a *api) start(w http.ResponseWriter, r *http.Request, name, id string) {
 		dfError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	started, _, err := a.hub.StartOrchestrationWith(r.Context(), name, id, input, &engine.StartOptions{IdempotencyKey: key})
+	started, _, err := a.hub.StartOrchestrationWith(r.Context(), name, id, input, &engine.StartOptions{IdempotencyKey: key, Version: strings.TrimSpace(r.URL.Query().Get("version"))})
 	switch {
 	case errors.Is(err, engine.ErrUnknownOrchestrator):
 		// DF: an ArgumentException, 400 with the reason as ExceptionMessage.

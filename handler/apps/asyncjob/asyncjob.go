@@ -22,9 +22,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/durablego/durablefunctions/durable"
 	"github.com/durablego/durablefunctions/funcapp"
-	"github.com/durablego/durablefunctions/internal/engine"
-	"github.com/durablego/durablefunctions/internal/httpapi"
-	"github.com/durablego/durablefunctions/internal/httpx"
 )
 
 // Names of the sample's orchestrator and activity.
@@ -138,20 +135,20 @@ func ParseRange(s, e string) (Query, error) {
 }
 
 // Submit serves GET /api/submit/query.
-func Submit(hub *engine.Hub) http.Handler {
+func Submit(c durable.Client) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q, err := ParseRange(r.URL.Query().Get("s"), r.URL.Query().Get("e"))
 		if err != nil {
-			httpx.Error(w, http.StatusBadRequest, err.Error())
+			funcapp.WriteErrorf(w, http.StatusBadRequest, "%s", err.Error())
 			return
 		}
 		in, _ := durable.Marshal(q)
-		id, ok := httpapi.StartFromRequest(w, r, hub, Orchestrator, in)
+		id, ok := funcapp.Start(c, w, r, Orchestrator, in)
 		if !ok {
 			return
 		}
-		uri := httpapi.BaseURL(r) + "/api/status/" + id
+		uri := funcapp.BaseURL(r) + "/api/status/" + id
 		w.Header().Set("Location", uri)
-		httpx.WriteJSON(w, http.StatusAccepted, map[string]string{"statusUri": uri})
+		funcapp.WriteJSON(w, http.StatusAccepted, map[string]string{"statusUri": uri})
 	})
 }

@@ -17,10 +17,8 @@ import (
 	"strings"
 
 	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/funcapp"
 	"github.com/durablego/durablefunctions/handler/apps/checked"
-	"github.com/durablego/durablefunctions/internal/engine"
-	"github.com/durablego/durablefunctions/internal/httpapi"
-	"github.com/durablego/durablefunctions/internal/httpx"
 )
 
 // EntityName is the entity's name: its function folder's name.
@@ -62,9 +60,9 @@ func Entity(ctx durable.EntityContext) error {
 func Register(reg *durable.Registry) { reg.AddEntity(EntityName, Entity) }
 
 // HTTP serves the counter routes (function folder counter_api, route counter/{*path}).
-func HTTP(hub *engine.Hub) http.Handler {
+func HTTP(c durable.Client) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		segs := httpapi.CatchAllSegments(r, "path")
+		segs := funcapp.PathSegments(r, "path")
 		key, op := DefaultKey, ""
 		switch r.Method {
 		case http.MethodGet:
@@ -73,10 +71,10 @@ func HTTP(hub *engine.Hub) http.Handler {
 			case 1:
 				key = segs[0]
 			default:
-				httpx.Errorf(w, http.StatusNotFound, "no route for GET %s: use /api/counter or /api/counter/{key}", r.URL.Path)
+				funcapp.WriteErrorf(w, http.StatusNotFound, "no route for GET %s: use /api/counter or /api/counter/{key}", r.URL.Path)
 				return
 			}
-			read(w, r, hub, key)
+			read(w, r, c, key)
 			return
 		case http.MethodPost:
 			switch len(segs) {
@@ -85,11 +83,11 @@ func HTTP(hub *engine.Hub) http.Handler {
 			case 2:
 				key, op = segs[0], segs[1]
 			default:
-				httpx.Errorf(w, http.StatusNotFound, "no route for POST %s: use /api/counter/{add|reset} or /api/counter/{key}/{add|reset}", r.URL.Path)
+				funcapp.WriteErrorf(w, http.StatusNotFound, "no route for POST %s: use /api/counter/{add|reset} or /api/counter/{key}/{add|reset}", r.URL.Path)
 				return
 			}
 		default:
-			httpx.Errorf(w, http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path)
+			funcapp.WriteErrorf(w, http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path)
 			return
 		}
 		op = strings.ToLower(op)
@@ -98,28 +96,28 @@ func HTTP(hub *engine.Hub) http.Handler {
 		case "add":
 			n, err := addValue(r)
 			if err != nil {
-				if errors.Is(err, httpx.ErrTooLarge) {
-					httpx.BodyError(w, err)
+				if errors.Is(err, funcapp.ErrTooLarge) {
+					funcapp.WriteError(w, err)
 					return
 				}
-				httpx.Error(w, http.StatusBadRequest, err.Error())
+				funcapp.WriteErrorf(w, http.StatusBadRequest, "%v", err)
 				return
 			}
 			input, _ = json.Marshal(n)
 		case "reset":
 		default:
-			httpx.Errorf(w, http.StatusNotFound, "counter has no operation %q (POST add or reset)", op)
+			funcapp.WriteErrorf(w, http.StatusNotFound, "counter has no operation %q (POST add or reset)", op)
 			return
 		}
 		id := durable.NewEntityID(EntityName, key)
-		if !httpapi.SignalFromRequest(w, r, hub, id, op, input, id.String()) {
+		if !funcapp.Signal(c, w, r, id, op, input) {
 			return
 		}
 		resp := map[string]any{"entity": id.String(), "key": key, "operation": op, "status": "accepted"}
 		if input != nil {
 			resp["value"] = json.RawMessage(input)
 		}
-		httpx.WriteJSON(w, http.StatusAccepted, resp)
+		funcapp.WriteJSON(w, http.StatusAccepted, resp)
 	})
 }
 
@@ -132,7 +130,7 @@ func addValue(r *http.Request) (int64, error) {
 		}
 		return n, nil
 	}
-	body, err := httpx.ReadBody(r, 64<<10)
+	body, err := funcapp.ReadBody(r, 64<<10)
 	if err != nil {
 		return 0, err
 	}
@@ -143,7 +141,7 @@ func addValue(r *http.Request) (int64, error) {
 	var in struct {
 		Value *int64 `json:"value"`
 	}
-	if err := httpx.UnmarshalStrict(body, &in); err != nil {
+	if err := funcapp.UnmarshalJSON(body, &in); err != nil {
 		return 0, fmt.Errorf(`body must be JSON like {"value": 3} with a whole number: %v`, err)
 	}
 	if in.Value == nil {
@@ -152,18 +150,18 @@ func addValue(r *http.Request) (int64, error) {
 	return *in.Value, nil
 }
 
-func read(w http.ResponseWriter, r *http.Request, hub *engine.Hub, key string) {
-	snap, err := hub.ReadEntity(r.Context(), durable.NewEntityID(EntityName, key))
+func read(w http.ResponseWriter, r *http.Request, c durable.Client, key string) {
+	snap, err := c.ReadEntity(r.Context(), durable.NewEntityID(EntityName, key))
 	if err != nil {
-		httpapi.WriteError(w, r, err)
+		funcapp.WriteError(w, err)
 		return
 	}
 	var value int64
 	if snap.Exists {
 		if err := json.Unmarshal(snap.State, &value); err != nil {
-			httpx.Errorf(w, http.StatusInternalServerError, "counter state is corrupt: %v", err)
+			funcapp.WriteErrorf(w, http.StatusInternalServerError, "counter state is corrupt: %v", err)
 			return
 		}
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]int64{"value": value})
+	funcapp.WriteJSON(w, http.StatusOK, map[string]int64{"value": value})
 }
