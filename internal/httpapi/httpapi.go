@@ -52,17 +52,7 @@ func BaseURL(r *http.Request) string {
 
 // CheckStatus is the Durable Functions check-status response body, its fields in the
 // order of DF's HttpManagementPayload.
-type CheckStatus struct {
-	ID                    string `json:"id"`
-	StatusQueryGetURI     string `json:"statusQueryGetUri"`
-	SendEventPostURI      string `json:"sendEventPostUri"`
-	TerminatePostURI      string `json:"terminatePostUri"`
-	RewindPostURI         string `json:"rewindPostUri"`
-	PurgeHistoryDeleteURI string `json:"purgeHistoryDeleteUri"`
-	RestartPostURI        string `json:"restartPostUri"`
-	SuspendPostURI        string `json:"suspendPostUri"`
-	ResumePostURI         string `json:"resumePostUri"`
-}
+type CheckStatus = durable.CheckStatus
 
 // LinksMount is where the instance URLs of check-status bodies are served (below the
 // route prefix): the management API's instance routes, admitting a request that

@@ -231,7 +231,7 @@ func (c *Client) ListEntities(ctx context.Context, q *durable.EntityQuery) (*dur
 
 // CheckStatus implements durable.Client.
 func (c *Client) CheckStatus(r *http.Request, instanceID string) durable.CheckStatus {
-	return durable.CheckStatus(httpapi.NewCheckStatus(r, c.hub, instanceID))
+	return httpapi.NewCheckStatus(r, c.hub, instanceID)
 }
 
 // WriteCheckStatus implements durable.Client.

@@ -145,17 +145,8 @@ func requireKey(keys *auth.Keys, function string, level auth.Level, next http.Ha
 			httpx.Error(w, http.StatusUnauthorized, "a valid function key is required (x-functions-key header or code query parameter)")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), adminCtxKey{}, d.Admin)))
+		next.ServeHTTP(w, r)
 	})
-}
-
-type adminCtxKey struct{}
-
-// CallerIsAdmin reports whether the request presented the master key (standalone).
-// Under the host the handler cannot know, so it answers false.
-func CallerIsAdmin(r *http.Request) bool {
-	v, _ := r.Context().Value(adminCtxKey{}).(bool)
-	return v
 }
 
 type prefixCtxKey struct{}
