@@ -47,7 +47,7 @@
 //	h := myapp.StartJob(env.Client())
 //	w := httptest.NewRecorder()
 //	h.ServeHTTP(w, httptest.NewRequest("POST", "/api/jobs", body))
-//	res, _ := env.Run(...)  // or env.Status("instance-1"), env.EntityState(...)
+//	res, _ := env.Status("instance-1")  // the instance the handler started
 //
 // Work runs predictably: a Client call that sends something (StartNew, RaiseEvent,
 // SignalEntity, Terminate, Suspend, Resume, Restart) runs the world until it is idle
