@@ -206,12 +206,14 @@ type EntityPage struct {
 }
 
 // CheckStatus is Durable Functions' check-status response body: the URLs that query
-// and steer one instance through the management API.
+// and steer one instance through the management API. They carry that instance's
+// link token, which lets whoever holds them use them without a key (see README).
 type CheckStatus struct {
 	ID                    string `json:"id"`
 	StatusQueryGetURI     string `json:"statusQueryGetUri"`
 	SendEventPostURI      string `json:"sendEventPostUri"`
 	TerminatePostURI      string `json:"terminatePostUri"`
+	RewindPostURI         string `json:"rewindPostUri"`
 	PurgeHistoryDeleteURI string `json:"purgeHistoryDeleteUri"`
 	RestartPostURI        string `json:"restartPostUri"`
 	SuspendPostURI        string `json:"suspendPostUri"`

@@ -147,6 +147,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		a.Funcs.HTTP[f.Name] = f.Handler(a.Client)
 	}
 	a.Funcs.HTTP[appdef.ManagementFunction] = mgmt.Handler(hub)
+	a.Funcs.HTTP[appdef.LinksFunction] = mgmt.LinksHandler(hub)
 	a.Funcs.HTTP[appdef.MonitorFunction] = monitor.Handler(nil)
 	wake := wakeHandler(hub)
 	for _, f := range meta.Functions {

@@ -86,7 +86,7 @@ func (h *Hub) StartOrchestrationWith(ctx context.Context, name, instanceID strin
 }
 
 // StartOrchestration creates an instance and queues its start: one batch (checkpoint
-// + inbox row) and one wake-up. An empty instanceID gets a fresh UUID.
+// + inbox row) and one wake-up. An empty instanceID gets a fresh one (NewInstanceID).
 func (h *Hub) StartOrchestration(ctx context.Context, name, instanceID string, input json.RawMessage) (string, error) {
 	return h.startOrchestration(ctx, name, instanceID, input, "")
 }
@@ -99,7 +99,7 @@ func (h *Hub) startOrchestration(ctx context.Context, name, instanceID string, i
 		return "", fmt.Errorf("%w %q", ErrUnknownOrchestrator, name)
 	}
 	if instanceID == "" {
-		instanceID = uuid.NewString()
+		instanceID = NewInstanceID()
 	}
 	if err := ValidateInstanceID(instanceID); err != nil {
 		return "", err
