@@ -664,13 +664,18 @@ func (c *client) ListEntities(ctx context.Context, q *durable.EntityQuery) (*dur
 	return p, nil
 }
 
-// CheckStatus implements durable.Client with the real client's URLs.
+// TaskHub is the task hub the in-memory client's check-status URLs name
+// (taskHub=TestHubName), Durable Functions' default for local development.
+const TaskHub = "TestHubName"
+
+// CheckStatus implements durable.Client with the real client's URLs, except that they
+// carry no link token (sig=): nothing in the Env serves them, and it has no secret.
 func (c *client) CheckStatus(r *http.Request, instanceID string) durable.CheckStatus {
-	return durable.CheckStatus(httpapi.NewCheckStatus(r, instanceID))
+	return durable.CheckStatus(httpapi.CheckStatusOf(r, TaskHub, "", instanceID))
 }
 
 // WriteCheckStatus implements durable.Client as the real client does: 202, Location,
 // Retry-After and the check-status body.
 func (c *client) WriteCheckStatus(w http.ResponseWriter, r *http.Request, instanceID string) {
-	httpapi.WriteStarted(w, r, instanceID)
+	httpapi.WriteCheckStatus(w, httpapi.CheckStatusOf(r, TaskHub, "", instanceID))
 }

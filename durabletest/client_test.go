@@ -576,8 +576,10 @@ func TestClientCheckStatus(t *testing.T) {
 	_, c := newClient(t)
 	r := httptest.NewRequest(http.MethodPost, "http://example.net/api/orchestrators/hello", nil)
 	cs := c.CheckStatus(r, "abc 1")
-	if cs.ID != "abc 1" || cs.StatusQueryGetURI != "http://example.net/api/runtime/webhooks/durabletask/instances/abc%201" ||
-		cs.TerminatePostURI != "http://example.net/api/runtime/webhooks/durabletask/instances/abc%201/terminate?reason=%7Btext%7D" {
+	base := "http://example.net/api/runtime/webhooks/durabletask-links/instances/abc%201"
+	if cs.ID != "abc 1" || cs.StatusQueryGetURI != base+"?taskHub=TestHubName&connection=Storage" ||
+		cs.TerminatePostURI != base+"/terminate?reason={text}&taskHub=TestHubName&connection=Storage" ||
+		cs.RewindPostURI != base+"/rewind?reason={text}&taskHub=TestHubName&connection=Storage" {
 		t.Fatalf("%+v", cs)
 	}
 	w := httptest.NewRecorder()

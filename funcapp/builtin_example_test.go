@@ -42,7 +42,7 @@ func ExampleStarter() {
 	s, _ := c.GetStatus(context.Background(), "instance-1", nil)
 	fmt.Println(s.RuntimeStatus, string(s.Output))
 	// Output:
-	// 202 http://example.com/api/runtime/webhooks/durabletask/instances/instance-1
+	// 202 http://example.com/api/runtime/webhooks/durabletask-links/instances/instance-1?taskHub=TestHubName&connection=Storage
 	// 404 {"error":"unknown orchestrator \"transfer\""}
 	// Completed "Hello Ada"
 }
