@@ -29,8 +29,9 @@ var (
 )
 
 // Client starts, inspects and steers orchestration instances and entities. HTTP
-// functions receive one (see funcapp.App.HTTP); durabletest provides an in-memory one.
-// It is what Durable Functions calls the durable client binding.
+// functions receive one (see funcapp.App.HTTP); for unit tests of them,
+// durabletest.Env.Client returns an in-memory one that runs the work in the test's
+// Env. It is what Durable Functions calls the durable client binding.
 type Client interface {
 	// StartNew schedules a new instance of the orchestrator and returns its id.
 	StartNew(ctx context.Context, orchestrator string, input any, opts *StartOptions) (string, error)

@@ -78,17 +78,26 @@ const ConnectionName = "Storage"
 // presented the master key. Without a token (storage unreachable, logged) the URLs
 // still work for a caller holding the master key.
 func NewCheckStatus(r *http.Request, hub *engine.Hub, instanceID string) CheckStatus {
+	tok, err := hub.InstanceLinkToken(r.Context(), instanceID)
+	if err != nil {
+		slog.Warn("check-status URLs without a link token: the app secret is unreadable", "instanceId", instanceID, "err", err)
+		tok = ""
+	}
+	return CheckStatusOf(r, hub.TaskHubName(), tok, instanceID)
+}
+
+// CheckStatusOf builds the check-status body of instanceID in taskHub as
+// NewCheckStatus does, with the link token token ("" for none). durabletest's
+// in-memory client, which has no hub, builds its bodies with it.
+func CheckStatusOf(r *http.Request, taskHub, token, instanceID string) CheckStatus {
 	mount := LinksMount
 	if p := runner.RoutePrefix(r); p != "" {
 		mount = "/" + p + mount
 	}
 	base := BaseURL(r) + mount + "/instances/" + url.PathEscape(instanceID)
-	suffix := "taskHub=" + url.QueryEscape(hub.TaskHubName()) + "&connection=" + ConnectionName
-	tok, err := hub.InstanceLinkToken(r.Context(), instanceID)
-	if err != nil {
-		slog.Warn("check-status URLs without a link token: the app secret is unreadable", "instanceId", instanceID, "err", err)
-	} else {
-		suffix += "&" + LinkTokenParam + "=" + tok
+	suffix := "taskHub=" + url.QueryEscape(taskHub) + "&connection=" + ConnectionName
+	if token != "" {
+		suffix += "&" + LinkTokenParam + "=" + token
 	}
 	return CheckStatus{
 		ID:                    instanceID,
@@ -109,7 +118,11 @@ const RetryAfterStarted = "10"
 // WriteStarted answers 202 with Location, Retry-After and the check-status body, as
 // DF's CreateCheckStatusResponse does.
 func WriteStarted(w http.ResponseWriter, r *http.Request, hub *engine.Hub, instanceID string) {
-	cs := NewCheckStatus(r, hub, instanceID)
+	WriteCheckStatus(w, NewCheckStatus(r, hub, instanceID))
+}
+
+// WriteCheckStatus answers 202 with cs: Location, Retry-After and the body.
+func WriteCheckStatus(w http.ResponseWriter, cs CheckStatus) {
 	w.Header().Set("Location", cs.StatusQueryGetURI)
 	w.Header().Set("Retry-After", RetryAfterStarted)
 	httpx.WriteJSON(w, http.StatusAccepted, cs)
