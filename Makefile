@@ -24,6 +24,7 @@ azurite-stop:
 ## test: every test, against real Azurite (each test binary starts a private one)
 test:
 	@scripts/azurite.sh install
+	@scripts/chromium.sh
 	$(GO) vet ./...
 	$(GO) run ./handler -gen-check
 	cd examples/quickstart && $(GO) vet ./... && $(GO) run . -gen-check && $(GO) test -count=1 ./...

@@ -16,6 +16,7 @@ var (
 	ErrInstanceExists      = errors.New("an instance with this id is already running")
 	ErrInstanceFinished    = errors.New("instance has already finished")
 	ErrInstanceNotFinished = errors.New("instance has not finished")
+	ErrInstanceNotFailed   = errors.New("instance has not failed")
 	ErrUnknownOrchestrator = errors.New("unknown orchestrator")
 	ErrUnknownEntity       = errors.New("unknown entity")
 	ErrInvalidInstanceID   = errors.New("invalid instance id")
@@ -28,8 +29,9 @@ var (
 )
 
 // Client starts, inspects and steers orchestration instances and entities. HTTP
-// functions receive one (see funcapp.App.HTTP); durabletest provides an in-memory one.
-// It is what Durable Functions calls the durable client binding.
+// functions receive one (see funcapp.App.HTTP); for unit tests of them,
+// durabletest.Env.Client returns an in-memory one that runs the work in the test's
+// Env. It is what Durable Functions calls the durable client binding.
 type Client interface {
 	// StartNew schedules a new instance of the orchestrator and returns its id.
 	StartNew(ctx context.Context, orchestrator string, input any, opts *StartOptions) (string, error)
@@ -42,8 +44,9 @@ type Client interface {
 	WaitForCompletion(ctx context.Context, instanceID string) (*InstanceStatus, error)
 	// RaiseEvent delivers an external event to a running instance.
 	RaiseEvent(ctx context.Context, instanceID, eventName string, payload any) error
-	// Terminate ends a running instance; reason becomes its output.
-	Terminate(ctx context.Context, instanceID, reason string) error
+	// Terminate ends a running instance; reason becomes its output. With
+	// opts.Recursive its running sub-orchestrations are terminated too.
+	Terminate(ctx context.Context, instanceID, reason string, opts *TerminateOptions) error
 	// Suspend pauses a running instance until Resume.
 	Suspend(ctx context.Context, instanceID, reason string) error
 	// Resume continues a suspended instance.
@@ -52,8 +55,13 @@ type Client interface {
 	// returns the id of the new run.
 	Restart(ctx context.Context, instanceID string, opts *RestartOptions) (string, error)
 	// Purge deletes a finished instance and everything stored for it; it returns the
-	// number of instances deleted (0 or 1).
-	Purge(ctx context.Context, instanceID string) (int, error)
+	// number of instances deleted (0 or 1, more with opts.Recursive, which deletes the
+	// sub-orchestrations it ran too).
+	Purge(ctx context.Context, instanceID string, opts *PurgeOptions) (int, error)
+	// Rewind reopens a Failed instance: its failed activities and sub-orchestrations
+	// (rewound in turn) run again from the point of failure and the instance carries
+	// on, as DF's RewindAsync. ErrInstanceNotFailed unless the instance is Failed.
+	Rewind(ctx context.Context, instanceID, reason string) error
 	// PurgeInstances deletes the finished instances that match f.
 	PurgeInstances(ctx context.Context, f *PurgeFilter) (int, error)
 	// SignalEntity sends a one-way operation to an entity.
@@ -77,6 +85,23 @@ type StartOptions struct {
 	// IdempotencyKey makes retries safe: starts with the same key (for the same
 	// orchestrator) name the same instance, and a repeat returns it instead of failing.
 	IdempotencyKey string
+	// Version is the orchestration version (OrchestrationContext.Version); host.json
+	// extensions.durableTask.defaultVersion when empty.
+	Version string
+}
+
+// TerminateOptions tune Client.Terminate.
+type TerminateOptions struct {
+	// Recursive also terminates the sub-orchestrations the instance is waiting for,
+	// and theirs.
+	Recursive bool
+}
+
+// PurgeOptions tune Client.Purge.
+type PurgeOptions struct {
+	// Recursive also purges every sub-orchestration the instance started, and theirs.
+	// All of them must have finished.
+	Recursive bool
 }
 
 // StatusOptions select the optional parts of a status.
@@ -97,6 +122,8 @@ type InstanceStatus struct {
 	Failure       *FailureDetails `json:"failureDetails,omitempty"`
 	CreatedTime   time.Time       `json:"createdTime"`
 	LastUpdated   time.Time       `json:"lastUpdatedTime"`
+	// Version is the orchestration version the instance runs.
+	Version string `json:"version,omitempty"`
 	// History is set with StatusOptions.ShowHistory: a JSON array of DF history events.
 	History json.RawMessage `json:"historyEvents,omitempty"`
 }
@@ -179,12 +206,14 @@ type EntityPage struct {
 }
 
 // CheckStatus is Durable Functions' check-status response body: the URLs that query
-// and steer one instance through the management API.
+// and steer one instance through the management API. They carry that instance's
+// link token, which lets whoever holds them use them without a key (see README).
 type CheckStatus struct {
 	ID                    string `json:"id"`
 	StatusQueryGetURI     string `json:"statusQueryGetUri"`
 	SendEventPostURI      string `json:"sendEventPostUri"`
 	TerminatePostURI      string `json:"terminatePostUri"`
+	RewindPostURI         string `json:"rewindPostUri"`
 	PurgeHistoryDeleteURI string `json:"purgeHistoryDeleteUri"`
 	RestartPostURI        string `json:"restartPostUri"`
 	SuspendPostURI        string `json:"suspendPostUri"`

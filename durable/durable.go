@@ -185,6 +185,9 @@ type OrchestrationContext interface {
 	// WaitForExternalEvent completes with the next event of that name (case-insensitive).
 	// A timeout > 0 races a durable timer; on expiry Await returns an error wrapping ErrTimeout.
 	WaitForExternalEvent(name string, timeout time.Duration) Task
+	// WaitForExternalEventOrDefault is WaitForExternalEvent that, when timeout (> 0)
+	// expires first, completes successfully with defaultValue instead of failing.
+	WaitForExternalEventOrDefault(name string, timeout time.Duration, defaultValue any) Task
 	// SendEvent raises an event on another orchestration instance (fire and forget).
 	SendEvent(instanceID, eventName string, payload any)
 
@@ -200,6 +203,24 @@ type OrchestrationContext interface {
 	// ContinueAsNew restarts the instance with fresh history and input once the
 	// orchestrator function returns.
 	ContinueAsNew(input any, preserveUnprocessedEvents bool)
+
+	// Version is the orchestration version the instance was started with (StartOptions.
+	// Version, else host.json extensions.durableTask.defaultVersion); sub-orchestrations
+	// inherit their parent's. Branch on it to change code for new instances only.
+	Version() string
+	// IsPatched reports whether this instance takes the patched path of changeID. An
+	// instance that reaches the call for the first time takes it (true) and records a
+	// marker in its history; an instance whose history reached this point without the
+	// marker (it ran before the patch was deployed) gets false, so it replays its old
+	// path. Keep both paths until no instance that may lack the marker is running.
+	IsPatched(changeID string) bool
+	// CallHTTP performs an HTTP request as a durable action: a built-in activity sends
+	// it (at least once) and its response is recorded in history. A 202 answer with a
+	// Location header is polled with GET, waiting Retry-After (default 1 s) on durable
+	// timers, until another status comes back, unless req.DisableAsyncPolling is set.
+	// The task's result is an HTTPResponse; a transport failure (connection refused,
+	// timeout) is a *TaskFailedError. Non-2xx statuses are responses, not errors.
+	CallHTTP(req HTTPRequest) Task
 }
 
 // WhenAll awaits every task and returns the first error met (all tasks are awaited).

@@ -2,6 +2,7 @@ package funcapp
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -32,6 +33,10 @@ func Starter(orchestrators ...string) func(durable.Client) http.Handler {
 				return
 			}
 			input, err := ReadJSON(r, httpapi.MaxInput)
+			if errors.Is(err, ErrBadJSON) {
+				WriteErrorf(w, http.StatusBadRequest, "request body must be JSON (it becomes the orchestration input)")
+				return
+			}
 			if err != nil {
 				WriteError(w, err)
 				return
@@ -57,14 +62,15 @@ func Starter(orchestrators ...string) func(durable.Client) http.Handler {
 
 // PublicStatus answers GET .../{id} with the instance's id, status and result only —
 // never its input, history, management URLs or keys — so it can be anonymous. An
-// unknown id answers 404 {"error": "Job not found"} (the async HTTP API sample's text).
+// unknown id answers 404 {"error": "Job not found"} (the async HTTP API sample's
+// text); an id that cannot exist (not UTF-8, too long) 400.
 func PublicStatus() func(durable.Client) http.Handler {
 	return func(c durable.Client) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id := PathValue(r, "id")
 			s, err := c.GetStatus(r.Context(), id, nil)
 			if err != nil {
-				if isNotFound(err) {
+				if errors.Is(err, durable.ErrInstanceNotFound) {
 					WriteErrorf(w, http.StatusNotFound, "Job not found")
 					return
 				}

@@ -1,11 +1,9 @@
-// Package apps gathers the sample apps' registrations: one line per entity,
-// orchestrator, activity and HTTP function. Adding a function is a folder with its
-// function.json plus a line here.
+// Package apps is the sample app: every sample's orchestrators, activities, entities
+// and HTTP functions, declared on a funcapp.App. A new function is a line here (or in
+// the sample's package) and `go run ./handler -gen`, which writes its function folder.
 package apps
 
 import (
-	"net/http"
-
 	"github.com/durablego/durablefunctions/durable"
 	"github.com/durablego/durablefunctions/funcapp"
 	"github.com/durablego/durablefunctions/handler/apps/asyncjob"
@@ -14,12 +12,9 @@ import (
 	"github.com/durablego/durablefunctions/handler/apps/counter"
 	"github.com/durablego/durablefunctions/handler/apps/patterns"
 	"github.com/durablego/durablefunctions/handler/apps/scoreboard"
-	"github.com/durablego/durablefunctions/internal/engine"
-	"github.com/durablego/durablefunctions/internal/httpapi"
 )
 
-// App is the sample app: every sample's orchestrators, activities, entities and
-// HTTP functions.
+// App returns the sample app, with a registry of its own.
 func App() *funcapp.App {
 	reg := durable.NewRegistry()
 	counter.Register(reg)
@@ -30,18 +25,16 @@ func App() *funcapp.App {
 	patterns.Register(reg)
 	a := funcapp.New(reg)
 	asyncjob.Register(a)
-	hubHTTP := func(f func(*engine.Hub) http.Handler) func(durable.Client) http.Handler {
-		return func(c durable.Client) http.Handler { return f(c.(interface{ Hub() *engine.Hub }).Hub()) }
-	}
-	fn := funcapp.Function
-	a.HTTP("counter_api", funcapp.Route{Path: "counter/{*path}", Methods: []string{"get", "post"}, Auth: fn}, hubHTTP(counter.HTTP))
-	a.HTTP("http_start", funcapp.Route{Path: "orchestrators/{name}/{instanceId?}", Methods: []string{"post"}, Auth: fn}, hubHTTP(func(hub *engine.Hub) http.Handler {
-		return httpapi.Start(hub, &httpapi.StarterOptions{Orchestrators: patterns.Startable})
-	}))
-	a.HTTP("get_status", funcapp.Route{Path: "status/{id}", Methods: []string{"get"}, Auth: funcapp.Anonymous}, hubHTTP(httpapi.Status))
-	a.HTTP("submit_query", funcapp.Route{Path: "submit/query", Methods: []string{"get"}, Auth: fn}, hubHTTP(asyncjob.Submit))
-	a.HTTP("scoreboard_api", funcapp.Route{Path: "scoreboard/{key?}", Methods: []string{"get", "post"}, Auth: fn}, hubHTTP(scoreboard.HTTP))
-	a.HTTP("bank_api", funcapp.Route{Path: "bank/{*path}", Methods: []string{"get", "post"}, Auth: fn}, hubHTTP(bank.HTTP))
-	a.HTTP("circuit_api", funcapp.Route{Path: "circuit/{name}/{action?}", Methods: []string{"get", "post"}, Auth: fn}, hubHTTP(circuitbreaker.HTTP))
+
+	getPost := []string{"GET", "POST"}
+	a.HTTP("counter_api", funcapp.Route{Path: "counter/{*path}", Methods: getPost}, counter.HTTP)
+	a.HTTP("scoreboard_api", funcapp.Route{Path: "scoreboard/{key?}", Methods: getPost}, scoreboard.HTTP)
+	a.HTTP("bank_api", funcapp.Route{Path: "bank/{*path}", Methods: getPost}, bank.HTTP)
+	a.HTTP("circuit_api", funcapp.Route{Path: "circuit/{name}/{action?}", Methods: getPost}, circuitbreaker.HTTP)
+	a.HTTP("submit_query", funcapp.Route{Path: "submit/query", Methods: []string{"GET"}}, asyncjob.Submit)
+	// Durable Functions' generic starter, for the orchestration patterns only: money
+	// moves through bank_api, which checks its input.
+	a.HTTP("http_start", funcapp.Route{Path: funcapp.StarterRoute, Methods: []string{"POST"}}, funcapp.Starter(patterns.Startable...))
+	a.HTTP("get_status", funcapp.Route{Path: "status/{id}", Methods: []string{"GET"}, Auth: funcapp.Anonymous}, funcapp.PublicStatus())
 	return a
 }

@@ -13,11 +13,10 @@ import (
 
 	"context"
 	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/funcapp"
 	"github.com/durablego/durablefunctions/handler/apps/patterns"
 	"github.com/durablego/durablefunctions/internal/app"
 	"github.com/durablego/durablefunctions/internal/engine"
-	"github.com/durablego/durablefunctions/internal/httpapi"
-	"github.com/durablego/durablefunctions/internal/hubclient"
 	"github.com/durablego/durablefunctions/internal/runner"
 	"github.com/durablego/durablefunctions/internal/testenv"
 )
@@ -69,9 +68,7 @@ func (h *harness) startCustomWorker(root string, register func(*durable.Registry
 	def := sampleApp()
 	for i := range def.HTTP {
 		if def.HTTP[i].Name == "http_start" {
-			def.HTTP[i].Handler = func(c durable.Client) http.Handler {
-				return httpapi.Start(c.(*hubclient.Client).Hub(), &httpapi.StarterOptions{Orchestrators: startable})
-			}
+			def.HTTP[i].Handler = funcapp.Starter(startable...)
 		}
 	}
 	a, err := app.New(ctx, app.Options{Root: root, Getenv: h.vars.get, Logger: quietLogger(), Account: h.az.Account(h.t),

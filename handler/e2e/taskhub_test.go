@@ -17,6 +17,7 @@ type taskHubAnswer struct {
 	TaskHub string `json:"taskHub"`
 	Queues  []struct {
 		Name                    string `json:"name"`
+		Kind                    string `json:"kind"`
 		ApproximateMessageCount int    `json:"approximateMessageCount"`
 		Poison                  bool   `json:"poison"`
 		Exists                  bool   `json:"exists"`
@@ -63,13 +64,21 @@ func TestMgmtTaskHubAndPoison(t *testing.T) {
 	// The hub's queues are the orchestrator's, the activities' and the entities',
 	// as the function folders declare them.
 	var want []string
+	kinds := map[string]string{}
 	for _, f := range w.App.Meta.Functions {
 		if !f.IsQueue() {
 			continue
 		}
-		_, isEntity := w.App.Hub.Registry().Entity(f.Name)
-		if strings.EqualFold(f.Name, app.OrchestratorFunction) || strings.EqualFold(f.Name, app.ActivityFunction) || isEntity {
+		kind := ""
+		if _, isEntity := w.App.Hub.Registry().Entity(f.Name); isEntity {
+			kind = "entity"
+		}
+		if strings.EqualFold(f.Name, app.OrchestratorFunction) || strings.EqualFold(f.Name, app.ActivityFunction) {
+			kind = strings.ToLower(f.Name)
+		}
+		if kind != "" {
 			want = append(want, f.Trigger.QueueName, f.Trigger.QueueName+"-poison")
+			kinds[f.Trigger.QueueName], kinds[f.Trigger.QueueName+"-poison"] = kind, kind
 		}
 	}
 	sort.Strings(want)
@@ -78,8 +87,8 @@ func TestMgmtTaskHubAndPoison(t *testing.T) {
 	var got []string
 	for i, q := range a.Queues {
 		got = append(got, q.Name)
-		if q.Poison != strings.HasSuffix(q.Name, "-poison") {
-			t.Fatalf("queue %s: poison=%v", q.Name, q.Poison)
+		if q.Poison != strings.HasSuffix(q.Name, "-poison") || q.Kind != kinds[q.Name] {
+			t.Fatalf("queue %s: poison=%v kind %q, want kind %q", q.Name, q.Poison, q.Kind, kinds[q.Name])
 		}
 		if q.Poison && (i == 0 || a.Queues[i-1].Name+"-poison" != q.Name) {
 			t.Fatalf("poison queue %s does not follow its queue: %v", q.Name, got)
@@ -181,7 +190,7 @@ func TestMgmtTaskHubAndPoison(t *testing.T) {
 			if r.Status != c.status {
 				t.Fatalf("%s %s: %d, want %d (%s)", c.method, c.path, r.Status, c.status, r.Body)
 			}
-			if msg, _ := r.JSON(t)["error"].(string); msg == "" {
+			if msg, _ := r.JSON(t)["Message"].(string); msg == "" { // DF's error shape
 				t.Fatalf("%s %s: no error message in %s", c.method, c.path, r.Body)
 			}
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/durablego/durablefunctions/internal/funcmeta"
 	"github.com/durablego/durablefunctions/internal/hubclient"
 	"github.com/durablego/durablefunctions/internal/mgmt"
+	"github.com/durablego/durablefunctions/internal/monitor"
 	"github.com/durablego/durablefunctions/internal/runner"
 	"github.com/durablego/durablefunctions/internal/storage"
 )
@@ -108,6 +109,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 		RedriveAfter:    redriveAfter(getenv),
 		// Optional: without it the hub keeps a generated secret in storage.
 		InstanceIDSecret: getenv(engine.SettingInstanceIDSecret),
+		Versioning: engine.Versioning{DefaultVersion: meta.Host.DurableTask.DefaultVersion,
+			MatchStrategy:   engine.VersionMatch(meta.Host.DurableTask.VersionMatchStrategy),
+			FailureStrategy: engine.VersionFailure(meta.Host.DurableTask.VersionFailureStrategy)},
 	}
 	var errs []error
 	for _, f := range meta.Functions {
@@ -143,6 +147,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 		a.Funcs.HTTP[f.Name] = f.Handler(a.Client)
 	}
 	a.Funcs.HTTP[appdef.ManagementFunction] = mgmt.Handler(hub)
+	a.Funcs.HTTP[appdef.LinksFunction] = mgmt.LinksHandler(hub)
+	a.Funcs.HTTP[appdef.MonitorFunction] = monitor.Handler(nil)
 	wake := wakeHandler(hub)
 	for _, f := range meta.Functions {
 		if !f.IsQueue() {

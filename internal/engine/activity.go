@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 
 	"github.com/durablego/durablefunctions/durable"
@@ -103,6 +104,9 @@ func (h *Hub) runActivity(ctx context.Context, w *ActivityWork) (ev history.Even
 		return ev
 	}
 	fn, ok := h.cfg.Registry.Activity(w.Name)
+	if !ok && strings.EqualFold(w.Name, durable.HTTPActivityName) {
+		fn, ok = httpActivity, true
+	}
 	if !ok {
 		return fail("UnknownActivity", fmt.Sprintf("no activity named %q is registered", w.Name), "")
 	}

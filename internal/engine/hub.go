@@ -51,6 +51,9 @@ type Config struct {
 	// MinInstanceIDSecret bytes; every process of the app must use the same). Empty:
 	// a random secret kept in the hub's secrets table.
 	InstanceIDSecret string
+	// Versioning is host.json's orchestration versioning (defaultVersion,
+	// versionMatchStrategy, versionFailureStrategy); the zero value turns it off.
+	Versioning Versioning
 }
 
 var hubNameRE = regexp.MustCompile(`^[a-z][a-z0-9]{2,40}$`)

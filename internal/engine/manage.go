@@ -137,7 +137,7 @@ func knownStatus(s durable.RuntimeStatus) bool {
 // error message, as DF shows it.
 func statusOf(st *orchState) *InstanceStatus {
 	s := &InstanceStatus{Name: st.Name, InstanceID: st.InstanceID, RuntimeStatus: st.Status, Input: st.Input, CustomStatus: st.CustomStatus,
-		Output: st.Output, Failure: st.Failure, CreatedTime: st.Created, LastUpdated: st.Updated, ExecutionID: st.ExecutionID}
+		Output: st.Output, Failure: st.Failure, CreatedTime: st.Created, LastUpdated: st.Updated, ExecutionID: st.ExecutionID, Version: st.Version}
 	if s.RuntimeStatus == durable.StatusFailed && s.Output == nil && st.Failure != nil {
 		s.Output, _ = json.Marshal(st.Failure.ErrorMessage)
 	}

@@ -54,13 +54,18 @@ type StartOptions struct {
 	// IdempotencyKey: the instance id is derived from it (unless one is given), and a
 	// start whose instance already exists returns that instance instead of an error.
 	IdempotencyKey string
+	// Version is the orchestration version; Config.Versioning.DefaultVersion when empty.
+	Version string
 }
 
 // StartOrchestrationWith is StartOrchestration with options. It reports whether a new
 // instance was created (false: an earlier start with the same idempotency key won).
 func (h *Hub) StartOrchestrationWith(ctx context.Context, name, instanceID string, input json.RawMessage, opts *StartOptions) (string, bool, error) {
-	if opts == nil || opts.IdempotencyKey == "" {
-		id, err := h.StartOrchestration(ctx, name, instanceID, input)
+	if opts == nil {
+		opts = &StartOptions{}
+	}
+	if opts.IdempotencyKey == "" {
+		id, err := h.startOrchestration(ctx, name, instanceID, input, opts.Version)
 		return id, err == nil, err
 	}
 	if instanceID == "" {
@@ -73,7 +78,7 @@ func (h *Hub) StartOrchestrationWith(ctx context.Context, name, instanceID strin
 	if s, err := h.GetStatus(ctx, instanceID, nil); err == nil && s.Name != "" {
 		return instanceID, false, nil
 	}
-	id, err := h.StartOrchestration(ctx, name, instanceID, input)
+	id, err := h.startOrchestration(ctx, name, instanceID, input, opts.Version)
 	if errors.Is(err, ErrInstanceExists) {
 		return instanceID, false, nil
 	}
@@ -81,13 +86,20 @@ func (h *Hub) StartOrchestrationWith(ctx context.Context, name, instanceID strin
 }
 
 // StartOrchestration creates an instance and queues its start: one batch (checkpoint
-// + inbox row) and one wake-up. An empty instanceID gets a fresh UUID.
+// + inbox row) and one wake-up. An empty instanceID gets a fresh one (NewInstanceID).
 func (h *Hub) StartOrchestration(ctx context.Context, name, instanceID string, input json.RawMessage) (string, error) {
+	return h.startOrchestration(ctx, name, instanceID, input, "")
+}
+
+func (h *Hub) startOrchestration(ctx context.Context, name, instanceID string, input json.RawMessage, version string) (string, error) {
+	if version == "" {
+		version = h.cfg.Versioning.DefaultVersion
+	}
 	if _, ok := h.cfg.Registry.Orchestrator(name); !ok {
 		return "", fmt.Errorf("%w %q", ErrUnknownOrchestrator, name)
 	}
 	if instanceID == "" {
-		instanceID = uuid.NewString()
+		instanceID = NewInstanceID()
 	}
 	if err := ValidateInstanceID(instanceID); err != nil {
 		return "", err
@@ -102,7 +114,7 @@ func (h *Hub) StartOrchestration(ctx context.Context, name, instanceID string, i
 	}
 	now := h.now()
 	exec := uuid.NewString()
-	env := &Envelope{ID: clientSender + "|start|" + exec, Events: []history.Event{{Type: history.ExecutionStarted, ID: -1, Timestamp: now, Name: name, Input: input, InstanceID: instanceID, ExecutionID: exec}}}
+	env := &Envelope{ID: clientSender + "|start|" + exec, Events: []history.Event{{Type: history.ExecutionStarted, ID: -1, Timestamp: now, Name: name, Input: input, InstanceID: instanceID, ExecutionID: exec, Version: version}}}
 	inRow, err := envelopeRow(pk, env)
 	if err != nil {
 		return "", err
@@ -125,7 +137,7 @@ func (h *Hub) StartOrchestration(ctx context.Context, name, instanceID string, i
 			}
 			return "", fmt.Errorf("%w: %s is %s", ErrInstanceExists, instanceID, st.Status)
 		}
-		cp := &orchState{Name: name, InstanceID: instanceID, ExecutionID: exec, Status: durable.StatusPending, Created: now, Updated: now, Input: input, Seqs: st.Seqs}
+		cp := &orchState{Name: name, InstanceID: instanceID, ExecutionID: exec, Status: durable.StatusPending, Created: now, Updated: now, Input: input, Seqs: st.Seqs, Version: version}
 		cpRow, err := cp.row(pk)
 		if err != nil {
 			return "", err
@@ -174,6 +186,7 @@ type InstanceStatus struct {
 	CreatedTime   time.Time               `json:"createdTime"`
 	LastUpdated   time.Time               `json:"lastUpdatedTime"`
 	History       []history.Event         `json:"historyEvents,omitempty"`
+	Version       string                  `json:"version,omitempty"`
 	ExecutionID   string                  `json:"-"`
 }
 
@@ -203,7 +216,7 @@ func (h *Hub) GetStatus(ctx context.Context, instanceID string, opts *StatusOpti
 		return nil, err
 	}
 	s := &InstanceStatus{Name: st.Name, InstanceID: instanceID, RuntimeStatus: st.Status, Input: st.Input, CustomStatus: st.CustomStatus,
-		Output: st.Output, Failure: st.Failure, CreatedTime: st.Created, LastUpdated: st.Updated, ExecutionID: st.ExecutionID}
+		Output: st.Output, Failure: st.Failure, CreatedTime: st.Created, LastUpdated: st.Updated, ExecutionID: st.ExecutionID, Version: st.Version}
 	for _, f := range []*json.RawMessage{&s.Input, &s.Output, &s.CustomStatus} {
 		if *f, err = h.internalize(ctx, *f); err != nil {
 			return nil, err

@@ -26,6 +26,7 @@ type orchState struct {
 	CustomStatus json.RawMessage
 	Failure      *durable.FailureDetails
 	Parent       *history.ParentInfo
+	Version      string
 	HistRows     int64
 	Seqs         map[string]seqMark
 	// RedriveAt is when the sweep sends the instance's outstanding activity work again
@@ -55,6 +56,7 @@ func decodeOrch(id string, row *storage.Row) (*orchState, error) {
 	st.HistRows = row.Int("HistRows")
 	st.RedriveAt = row.Time("RedriveAt")
 	st.Redrives = row.Int("Redrives")
+	st.Version = row.String("Version")
 	if s := row.String("Failure"); s != "" {
 		st.Failure = &durable.FailureDetails{}
 		if err := json.Unmarshal([]byte(s), st.Failure); err != nil {
@@ -93,6 +95,9 @@ func (st *orchState) row(pk string) (*storage.Row, error) {
 		"Updated":     st.Updated,
 		"HistRows":    st.HistRows,
 	}}
+	if st.Version != "" {
+		r.Props["Version"] = st.Version
+	}
 	for name, v := range map[string]json.RawMessage{"Input": st.Input, "Output": st.Output, "CustomStatus": st.CustomStatus} {
 		if len(v) > 0 {
 			if err := storage.SetChunked(r.Props, name, v); err != nil {
@@ -249,14 +254,16 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 	if done, err := h.prepareExecution(ctx, e); done || err != nil {
 		return e.more, err
 	}
-	if err := h.replayOrch(ctx, e); err != nil {
+	if done, err := h.replayOrch(ctx, e); done || err != nil {
 		return false, err
 	}
 	if err := h.externalizeOrchResult(ctx, e); err != nil {
 		return false, h.failTooLarge(ctx, p, st, e.consumed, err)
 	}
 	e.recordResult()
-	h.planOrchDeliveries(e)
+	if err := h.planOrchDeliveries(ctx, e); err != nil {
+		return false, err
+	}
 	ops, obRows, err := h.buildOrchCommit(e)
 	if err != nil {
 		return false, h.failTooLarge(ctx, p, st, e.consumed, err)
@@ -358,7 +365,7 @@ func (h *Hub) prepareExecution(ctx context.Context, e *orchEpisode) (done bool, 
 		return true, err
 	}
 	e.collectGarbage(stale)
-	if st.Status.IsTerminal() || st.Status == durable.StatusContinuedAsNew {
+	if (st.Status.IsTerminal() || st.Status == durable.StatusContinuedAsNew) && !rewinds(st, e.newEvents) {
 		// Late messages for a finished execution: consume them, change nothing else.
 		return true, h.commitOnlyConsumed(ctx, p.pk, st, e.consumed, e.garbage)
 	}
@@ -382,6 +389,7 @@ func (e *orchEpisode) beginExecution() {
 	st.Input = start.Input
 	st.Output, st.Failure, st.CustomStatus = nil, nil, nil
 	st.Parent = start.Parent
+	st.Version = start.Version
 	st.HistRows = 0
 	st.Status = durable.StatusRunning
 	e.newEvents = append([]history.Event{*start}, e.newEvents...)
@@ -398,22 +406,32 @@ func (e *orchEpisode) collectGarbage(rows []*storage.Row) {
 }
 
 // replayOrch runs the orchestrator over its history and the new events (large values
-// read back in first); an orchestrator nobody registered fails the instance.
-func (h *Hub) replayOrch(ctx context.Context, e *orchEpisode) error {
+// read back in first); an orchestrator nobody registered, or of a version this worker
+// does not run (with the Fail strategy), fails the instance. done reports that the
+// episode ended here: the version is rejected and the messages are left for another
+// worker.
+func (h *Hub) replayOrch(ctx context.Context, e *orchEpisode) (done bool, err error) {
 	st := e.st
 	e.newEvents = append([]history.Event{{Type: history.OrchestratorStarted, ID: -1, Timestamp: e.now}}, e.newEvents...)
 	if err := h.internalizeEvents(ctx, e.past); err != nil {
-		return err
+		return true, err
 	}
 	if err := h.internalizeEvents(ctx, e.newEvents); err != nil {
-		return err
+		return true, err
 	}
-	if fn, ok := h.cfg.Registry.Orchestrator(st.Name); ok {
+	versionErr := h.checkVersion(st)
+	if versionErr != nil && h.cfg.Versioning.FailureStrategy != VersionFail {
+		// Reject: leave the messages for a worker that runs a matching version.
+		return true, h.rejectVersion(ctx, e.id, versionErr)
+	}
+	if fn, ok := h.cfg.Registry.Orchestrator(st.Name); ok && versionErr == nil {
 		e.res = replay.Execute(fn, e.past, e.newEvents, replay.Options{Logger: h.log.With("instance", e.id, "orchestrator", st.Name)})
+	} else if versionErr != nil {
+		e.res = failedResult(e.newEvents, e.now, &durable.FailureDetails{ErrorType: "VersionMismatch", ErrorMessage: versionErr.Error()})
 	} else {
 		e.res = failedResult(e.newEvents, e.now, &durable.FailureDetails{ErrorType: "UnknownOrchestrator", ErrorMessage: fmt.Sprintf("no orchestrator named %q is registered", st.Name)})
 	}
-	return nil
+	return false, nil
 }
 
 // externalizeOrchResult moves large values the episode produced out of line before
@@ -458,18 +476,23 @@ func (e *orchEpisode) recordResult() {
 	}
 	if res.Status.IsTerminal() || res.Status == durable.StatusContinuedAsNew {
 		st.Output, st.Failure = res.Output, res.Failure
+	} else {
+		st.Output, st.Failure = nil, nil // a rewound instance runs again
 	}
 }
 
 // planOrchDeliveries turns the episode's actions into messages: the scheduled work,
-// the parent's completion when a sub-orchestration ends, and the next execution's
-// start on continue-as-new.
-func (h *Hub) planOrchDeliveries(e *orchEpisode) {
+// work a rewind sends again, the parent's completion when a sub-orchestration ends,
+// and the next execution's start on continue-as-new.
+func (h *Hub) planOrchDeliveries(ctx context.Context, e *orchEpisode) error {
 	st, res, id, now := e.st, e.res, e.id, e.now
 	exec := st.ExecutionID
 	self := id + "|" + exec
 	for _, a := range res.Actions {
 		h.actionDelivery(id, exec, self, a, &e.out)
+	}
+	if err := h.redispatch(ctx, id, exec, self, res.Redispatch, &e.out); err != nil {
+		return err
 	}
 	if res.Status.IsTerminal() && st.Parent != nil {
 		ev := history.Event{ID: -1, Timestamp: now, TaskID: st.Parent.TaskID}
@@ -482,15 +505,19 @@ func (h *Hub) planOrchDeliveries(e *orchEpisode) {
 				ev.Failure = &durable.FailureDetails{ErrorType: string(res.Status), ErrorMessage: "sub-orchestration " + string(res.Status)}
 			}
 		}
-		e.out.add(st.Parent.InstanceID, &Envelope{ID: MessageID(self, 1<<40), Sender: self, Seq: 1 << 40, TargetExec: st.Parent.ExecutionID, Events: []history.Event{ev}})
+		// Each rewind ends the execution once more: a new sequence number, or the parent
+		// would drop the new outcome as a duplicate of the failure.
+		seq := int64(1<<40) + rewindCount(e.past, res.NewEvents)
+		e.out.add(st.Parent.InstanceID, &Envelope{ID: MessageID(self, seq), Sender: self, Seq: seq, TargetExec: st.Parent.ExecutionID, Events: []history.Event{ev}})
 	}
 	if res.Status == durable.StatusContinuedAsNew {
 		nextExec := durableUUID(self+"|continue", 0)
-		evs := []history.Event{{Type: history.ExecutionStarted, ID: -1, Timestamp: now, Name: st.Name, Input: res.ContinueAsNewInput, InstanceID: id, ExecutionID: nextExec, Parent: st.Parent}}
+		evs := []history.Event{{Type: history.ExecutionStarted, ID: -1, Timestamp: now, Name: st.Name, Input: res.ContinueAsNewInput, InstanceID: id, ExecutionID: nextExec, Parent: st.Parent, Version: st.Version}}
 		evs = append(evs, res.CarryOverEvents...)
 		e.out.add(id, &Envelope{ID: MessageID(self, 1<<41), Events: evs})
 		e.more = true
 	}
+	return nil
 }
 
 // buildOrchCommit assembles the episode's one transaction: the checkpoint under its
@@ -502,7 +529,7 @@ func (h *Hub) buildOrchCommit(e *orchEpisode) ([]storage.Op, []*storage.Row, err
 	exec := st.ExecutionID
 	// The sweep's cue for work that only a queue held and that was lost (see Sweep).
 	st.RedriveAt, st.Redrives = time.Time{}, 0
-	if (st.Status == durable.StatusRunning || st.Status == durable.StatusSuspended) && len(pendingActivities(e.past, e.res.NewEvents)) > 0 {
+	if (st.Status == durable.StatusRunning || st.Status == durable.StatusSuspended) && len(pendingActivities(rewound(e.past, e.res.NewEvents)...)) > 0 {
 		st.RedriveAt = e.now.Add(h.cfg.RedriveAfter)
 	}
 	hrows, err := historyRows(pk, exec, st.HistRows, e.res.NewEvents)
@@ -623,7 +650,7 @@ func (h *Hub) actionDelivery(id, exec, self string, a history.Event, out *outgoi
 		out.add(id, env)
 	case history.SubOrchestrationCreated:
 		env.Sender, env.Seq = "", 0 // the child dedups starts by execution
-		env.Events = []history.Event{{Type: history.ExecutionStarted, ID: -1, Timestamp: a.Timestamp, Name: a.Name, Input: a.Input, InstanceID: a.InstanceID,
+		env.Events = []history.Event{{Type: history.ExecutionStarted, ID: -1, Timestamp: a.Timestamp, Name: a.Name, Input: a.Input, InstanceID: a.InstanceID, Version: a.Version,
 			ExecutionID: durableUUID(self+"|child", seq),
 			Parent:      &history.ParentInfo{InstanceID: id, ExecutionID: exec, TaskID: a.ID, Name: a.Name}}}
 		out.add(a.InstanceID, env)

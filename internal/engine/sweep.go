@@ -9,6 +9,7 @@ import (
 
 	"github.com/durablego/durablefunctions/durable"
 	"github.com/durablego/durablefunctions/internal/history"
+	"github.com/durablego/durablefunctions/internal/replay"
 	"github.com/durablego/durablefunctions/internal/storage"
 )
 
@@ -136,7 +137,7 @@ func (h *Hub) redrive(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	pending := pendingActivities(past)
+	pending := pendingActivities(replay.RewindHistory(past))
 	work := make([]*ActivityWork, 0, len(pending))
 	for _, e := range pending {
 		work = append(work, &ActivityWork{Instance: id, Execution: st.ExecutionID, TaskID: e.ID, Name: e.Name, Input: e.Input})

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"sort"
-	"strings"
 	"sync"
 )
 
@@ -14,6 +13,9 @@ const PoisonSuffix = "-poison"
 // QueueDepth is one queue of the task hub and its approximate message count.
 type QueueDepth struct {
 	Name string `json:"name"`
+	// Kind is what the queue carries: "orchestrator", "activity" or "entity" (a
+	// poison queue has its queue's kind).
+	Kind string `json:"kind"`
 	// ApproximateMessageCount counts visible and invisible messages (delayed timers
 	// and messages being processed included), as Azure reports it.
 	ApproximateMessageCount int `json:"approximateMessageCount"`
@@ -30,27 +32,38 @@ func (h *Hub) TaskHubName() string { return h.cfg.TaskHub }
 // QueueNames lists every queue the hub works on, each followed by its poison queue:
 // orchestrator, activity, then the entity queues in name order.
 func (h *Hub) QueueNames() []string {
-	var base []string
+	var out []string
+	for _, q := range h.queueKinds() {
+		out = append(out, q.Name)
+	}
+	return out
+}
+
+// queueKinds is QueueNames with each queue's kind.
+func (h *Hub) queueKinds() []QueueDepth {
+	var base []QueueDepth
 	if h.cfg.OrchestratorQueue != "" {
-		base = append(base, h.cfg.OrchestratorQueue)
+		base = append(base, QueueDepth{Name: h.cfg.OrchestratorQueue, Kind: "orchestrator"})
 	}
 	if h.cfg.ActivityQueue != "" {
-		base = append(base, h.cfg.ActivityQueue)
+		base = append(base, QueueDepth{Name: h.cfg.ActivityQueue, Kind: "activity"})
 	}
 	var ents []string
 	for _, q := range h.cfg.EntityQueues {
 		ents = append(ents, q)
 	}
 	sort.Strings(ents)
-	base = append(base, ents...)
+	for _, q := range ents {
+		base = append(base, QueueDepth{Name: q, Kind: "entity"})
+	}
 	seen := map[string]bool{}
-	var out []string
+	var out []QueueDepth
 	for _, q := range base {
-		if seen[q] { // several entities may share one queue
+		if seen[q.Name] { // several entities may share one queue
 			continue
 		}
-		seen[q] = true
-		out = append(out, q, q+PoisonSuffix)
+		seen[q.Name] = true
+		out = append(out, q, QueueDepth{Name: q.Name + PoisonSuffix, Kind: q.Kind, Poison: true})
 	}
 	return out
 }
@@ -59,17 +72,14 @@ func (h *Hub) QueueNames() []string {
 // The reads run in parallel: one storage request per queue, and a dashboard polls
 // this.
 func (h *Hub) QueueDepths(ctx context.Context) ([]QueueDepth, error) {
-	names := h.QueueNames()
-	out := make([]QueueDepth, len(names))
-	errs := make([]error, len(names))
+	out := h.queueKinds()
+	errs := make([]error, len(out))
 	var wg sync.WaitGroup
-	for i, name := range names {
+	for i := range out {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n, exists, err := h.acct.QueueLength(ctx, name)
-			out[i] = QueueDepth{Name: name, ApproximateMessageCount: n, Exists: exists, Poison: strings.HasSuffix(name, PoisonSuffix)}
-			errs[i] = err
+			out[i].ApproximateMessageCount, out[i].Exists, errs[i] = h.acct.QueueLength(ctx, out[i].Name)
 		}()
 	}
 	wg.Wait()

@@ -52,6 +52,19 @@ type HostConfig struct {
 	// FunctionTimeout is 0 when unset (the host's plan default applies) and
 	// negative for "-1", which means no timeout.
 	FunctionTimeout time.Duration
+	// DurableTask is extensions.durableTask: orchestration versioning.
+	DurableTask DurableTaskConfig
+}
+
+// DurableTaskConfig is host.json extensions.durableTask, the versioning settings of
+// Durable Functions. Strategies are normalised to DF's spelling; empty when unset, which
+// means DF's defaults.
+type DurableTaskConfig struct {
+	DefaultVersion string
+	// VersionMatchStrategy is "None", "Strict" or "CurrentOrOlder" (the default).
+	VersionMatchStrategy string
+	// VersionFailureStrategy is "Reject" (the default) or "Fail".
+	VersionFailureStrategy string
 }
 
 // CustomHandlerConfig is host.json customHandler.
@@ -297,6 +310,11 @@ type rawHostJSON struct {
 			MaxDequeueCount    optInt    `json:"maxDequeueCount"`
 			MessageEncoding    optString `json:"messageEncoding"`
 		} `json:"queues"`
+		DurableTask *struct {
+			DefaultVersion         optString `json:"defaultVersion"`
+			VersionMatchStrategy   optString `json:"versionMatchStrategy"`
+			VersionFailureStrategy optString `json:"versionFailureStrategy"`
+		} `json:"durableTask"`
 	} `json:"extensions"`
 	FunctionTimeout optSpan  `json:"functionTimeout"`
 	Functions       []string `json:"functions"`
@@ -381,6 +399,25 @@ func loadHost(path string, h *HostConfig) (map[string]bool, error) {
 					return fail(`extensions.queues.messageEncoding must be "base64" or "none", got %q`, rq.MessageEncoding.v)
 				}
 			}
+		}
+	}
+	h.DurableTask = DurableTaskConfig{}
+	if ext := raw.Extensions; ext != nil && ext.DurableTask != nil {
+		dt := ext.DurableTask
+		h.DurableTask.DefaultVersion = strings.TrimSpace(dt.DefaultVersion.v)
+		if dt.VersionMatchStrategy.set {
+			v, ok := oneOf(dt.VersionMatchStrategy.v, "None", "Strict", "CurrentOrOlder")
+			if !ok {
+				return fail(`extensions.durableTask.versionMatchStrategy must be "None", "Strict" or "CurrentOrOlder", got %q`, dt.VersionMatchStrategy.v)
+			}
+			h.DurableTask.VersionMatchStrategy = v
+		}
+		if dt.VersionFailureStrategy.set {
+			v, ok := oneOf(dt.VersionFailureStrategy.v, "Reject", "Fail")
+			if !ok {
+				return fail(`extensions.durableTask.versionFailureStrategy must be "Reject" or "Fail", got %q`, dt.VersionFailureStrategy.v)
+			}
+			h.DurableTask.VersionFailureStrategy = v
 		}
 	}
 	if !newBatchSet {
@@ -824,4 +861,14 @@ func (o *optSpan) UnmarshalJSON(b []byte) error {
 	}
 	o.v, o.set = d, true
 	return nil
+}
+
+// oneOf returns the choice equal to v ignoring case and surrounding space.
+func oneOf(v string, choices ...string) (string, bool) {
+	for _, c := range choices {
+		if strings.EqualFold(strings.TrimSpace(v), c) {
+			return c, true
+		}
+	}
+	return "", false
 }

@@ -383,3 +383,36 @@ func TestParseTimeSpan(t *testing.T) {
 		}
 	}
 }
+
+func TestDurableTaskVersioning(t *testing.T) {
+	tests := []struct {
+		name, host string
+		want       DurableTaskConfig
+		err        string
+	}{
+		{"unset", `{"version":"2.0"}`, DurableTaskConfig{}, ""},
+		{"all set, any case", `{"version":"2.0","extensions":{"durableTask":{"defaultVersion":" 2.0 ","versionMatchStrategy":"strict","versionFailureStrategy":"FAIL"}}}`,
+			DurableTaskConfig{DefaultVersion: "2.0", VersionMatchStrategy: "Strict", VersionFailureStrategy: "Fail"}, ""},
+		{"bad match", `{"version":"2.0","extensions":{"durableTask":{"versionMatchStrategy":"Newer"}}}`, DurableTaskConfig{}, "versionMatchStrategy"},
+		{"bad failure", `{"version":"2.0","extensions":{"durableTask":{"versionFailureStrategy":"Ignore"}}}`, DurableTaskConfig{}, "versionFailureStrategy"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "host.json"), []byte(tc.host), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var h HostConfig
+			_, err := loadHost(filepath.Join(dir, "host.json"), &h)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want one naming %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil || h.DurableTask != tc.want {
+				t.Fatalf("got %+v (%v), want %+v", h.DurableTask, err, tc.want)
+			}
+		})
+	}
+}

@@ -39,6 +39,12 @@ const (
 	EntityLockGranted       EventType = "EntityLockGranted"
 	EntityUnlockSent        EventType = "EntityUnlockSent"
 	CustomStatusSet         EventType = "CustomStatusSet" // informational; custom status also lives in the checkpoint
+	// ExecutionRewound reopens a failed execution (Input: the reason). Replay drops the
+	// failures it rewinds (see replay.RewindHistory); the rows stay, for the record.
+	ExecutionRewound EventType = "ExecutionRewound"
+	// PatchMarker records that the code took the patched path of change Name
+	// (OrchestrationContext.IsPatched). It takes a sequence number but sends nothing.
+	PatchMarker EventType = "PatchMarker"
 )
 
 // Event is one history event. Only the fields of its Type are set.
@@ -67,6 +73,9 @@ type Event struct {
 	Entity      *durable.EntityID       `json:"entity,omitempty"`
 	LockSet     []durable.EntityID      `json:"lockSet,omitempty"`
 	Status      durable.RuntimeStatus   `json:"status,omitempty"` // ExecutionCompleted
+	// Version is the orchestration version, on ExecutionStarted and
+	// SubOrchestrationCreated (which the child inherits).
+	Version string `json:"version,omitempty"`
 
 	// Parent is set on ExecutionStarted of a sub-orchestration.
 	Parent *ParentInfo `json:"parent,omitempty"`

@@ -44,17 +44,25 @@ func mapErr(err error) error {
 	case errors.Is(err, engine.ErrPayloadTooLarge) && !errors.Is(err, durable.ErrPayloadTooLarge):
 		return fmt.Errorf("%w: %w", durable.ErrPayloadTooLarge, err)
 	case errors.As(err, &re), errors.Is(err, storage.ErrConflict):
-		return fmt.Errorf("%w (status %d)", durable.ErrStorage, statusOf(re))
+		return &storageError{err: err}
 	}
 	return err
 }
 
-func statusOf(re *azcore.ResponseError) int {
-	if re == nil {
-		return 0
+// storageError is a storage failure: errors.Is(err, durable.ErrStorage), and errors.As
+// still reaches the SDK's *azcore.ResponseError for callers that want its status, but
+// the message carries no URL or raw response.
+type storageError struct{ err error }
+
+func (e *storageError) Error() string {
+	var re *azcore.ResponseError
+	if errors.As(e.err, &re) {
+		return fmt.Sprintf("%v (status %d %s)", durable.ErrStorage, re.StatusCode, re.ErrorCode)
 	}
-	return re.StatusCode
+	return durable.ErrStorage.Error()
 }
+
+func (e *storageError) Unwrap() []error { return []error{durable.ErrStorage, e.err} }
 
 func marshal(v any) (json.RawMessage, error) {
 	b, err := durable.Marshal(v)
@@ -74,13 +82,13 @@ func (c *Client) StartNew(ctx context.Context, orchestrator string, input any, o
 	if opts != nil {
 		o = *opts
 	}
-	id, _, err := c.hub.StartOrchestrationWith(ctx, orchestrator, o.InstanceID, in, &engine.StartOptions{IdempotencyKey: o.IdempotencyKey})
+	id, _, err := c.hub.StartOrchestrationWith(ctx, orchestrator, o.InstanceID, in, &engine.StartOptions{IdempotencyKey: o.IdempotencyKey, Version: o.Version})
 	return id, mapErr(err)
 }
 
 func convertStatus(s *engine.InstanceStatus) *durable.InstanceStatus {
 	return &durable.InstanceStatus{Name: s.Name, InstanceID: s.InstanceID, RuntimeStatus: s.RuntimeStatus, Input: s.Input, Output: s.Output,
-		CustomStatus: s.CustomStatus, Failure: s.Failure, CreatedTime: s.CreatedTime, LastUpdated: s.LastUpdated}
+		CustomStatus: s.CustomStatus, Failure: s.Failure, CreatedTime: s.CreatedTime, LastUpdated: s.LastUpdated, Version: s.Version}
 }
 
 // GetStatus implements durable.Client.
@@ -135,8 +143,16 @@ func (c *Client) RaiseEvent(ctx context.Context, instanceID, eventName string, p
 }
 
 // Terminate implements durable.Client.
-func (c *Client) Terminate(ctx context.Context, instanceID, reason string) error {
+func (c *Client) Terminate(ctx context.Context, instanceID, reason string, opts *durable.TerminateOptions) error {
+	if opts != nil && opts.Recursive {
+		return mapErr(c.hub.TerminateRecursive(ctx, instanceID, reason))
+	}
 	return mapErr(c.hub.Terminate(ctx, instanceID, reason))
+}
+
+// Rewind implements durable.Client.
+func (c *Client) Rewind(ctx context.Context, instanceID, reason string) error {
+	return mapErr(c.hub.Rewind(ctx, instanceID, reason))
 }
 
 // Suspend implements durable.Client.
@@ -156,7 +172,11 @@ func (c *Client) Restart(ctx context.Context, instanceID string, opts *durable.R
 }
 
 // Purge implements durable.Client.
-func (c *Client) Purge(ctx context.Context, instanceID string) (int, error) {
+func (c *Client) Purge(ctx context.Context, instanceID string, opts *durable.PurgeOptions) (int, error) {
+	if opts != nil && opts.Recursive {
+		n, err := c.hub.PurgeRecursive(ctx, instanceID)
+		return n, mapErr(err)
+	}
 	n, err := c.hub.Purge(ctx, instanceID)
 	return n, mapErr(err)
 }
@@ -211,10 +231,10 @@ func (c *Client) ListEntities(ctx context.Context, q *durable.EntityQuery) (*dur
 
 // CheckStatus implements durable.Client.
 func (c *Client) CheckStatus(r *http.Request, instanceID string) durable.CheckStatus {
-	return durable.CheckStatus(httpapi.NewCheckStatus(r, instanceID))
+	return httpapi.NewCheckStatus(r, c.hub, instanceID)
 }
 
 // WriteCheckStatus implements durable.Client.
 func (c *Client) WriteCheckStatus(w http.ResponseWriter, r *http.Request, instanceID string) {
-	httpapi.WriteStarted(w, r, instanceID)
+	httpapi.WriteStarted(w, r, c.hub, instanceID)
 }

@@ -3,6 +3,7 @@ package mgmt
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -25,12 +26,13 @@ type StatusPayload struct {
 	Output          json.RawMessage  `json:"output"`
 	CreatedTime     string           `json:"createdTime"`
 	LastUpdatedTime string           `json:"lastUpdatedTime"`
+	Version         string           `json:"version,omitempty"`
 	HistoryEvents   []map[string]any `json:"historyEvents,omitempty"`
 }
 
 func payloadOf(s *engine.InstanceStatus, showInput bool) *StatusPayload {
 	p := &StatusPayload{Name: s.Name, InstanceID: s.InstanceID, RuntimeStatus: string(s.RuntimeStatus), CustomStatus: s.CustomStatus,
-		Output: s.Output, CreatedTime: formatTime(s.CreatedTime), LastUpdatedTime: formatTime(s.LastUpdated)}
+		Output: s.Output, CreatedTime: formatTime(s.CreatedTime), LastUpdatedTime: formatTime(s.LastUpdated), Version: s.Version}
 	if showInput {
 		p.Input = s.Input
 	}
@@ -75,7 +77,14 @@ func (a *api) instances(w http.ResponseWriter, r *http.Request, segs []string) {
 			a.raiseEvent(w, r, id, segs[2])
 			return
 		case "terminate":
-			err = a.hub.Terminate(r.Context(), id, reason)
+			var recursive bool
+			if recursive, err = queryBool(r, "recursive", false); err == nil {
+				if recursive {
+					err = a.hub.TerminateRecursive(r.Context(), id, reason)
+				} else {
+					err = a.hub.Terminate(r.Context(), id, reason)
+				}
+			}
 		case "suspend":
 			err = a.hub.Suspend(r.Context(), id, reason)
 		case "resume":
@@ -189,13 +198,22 @@ type PurgeResult struct {
 // purge serves DELETE instances/{id}: 200 when deleted, 404 when unknown, 412 while
 // the instance has not finished.
 func (a *api) purge(w http.ResponseWriter, r *http.Request, id string) {
-	n, err := a.hub.Purge(r.Context(), id)
+	recursive, err := queryBool(r, "recursive", false)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	purge := a.hub.Purge
+	if recursive {
+		purge = a.hub.PurgeRecursive
+	}
+	n, err := purge(r.Context(), id)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	if n == 0 {
-		httpx.Errorf(w, http.StatusNotFound, "%s: %s", engine.ErrInstanceNotFound, id)
+		dfErrorf(w, http.StatusNotFound, "%s: %s", engine.ErrInstanceNotFound, id)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, PurgeResult{InstancesDeleted: n})
@@ -210,7 +228,8 @@ func (a *api) purgeByFilter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if from.IsZero() {
-		httpx.Error(w, http.StatusBadRequest, "Please provide value for 'createdTimeFrom' parameter.")
+		// DF's answer word for word: a JSON string, not an object.
+		httpx.WriteJSON(w, http.StatusBadRequest, "Please provide value for 'createdTimeFrom' parameter.")
 		return
 	}
 	to, err := queryTime(r, "createdTimeTo")
@@ -229,7 +248,7 @@ func (a *api) purgeByFilter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if n == 0 {
-		httpx.WriteJSON(w, http.StatusNotFound, map[string]any{"error": "no finished instances matched the filter", "instancesDeleted": 0})
+		httpx.WriteJSON(w, http.StatusNotFound, map[string]any{"Message": "no finished instances matched the filter", "instancesDeleted": 0})
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, PurgeResult{InstancesDeleted: n})
@@ -243,7 +262,7 @@ func (a *api) raiseEvent(w http.ResponseWriter, r *http.Request, id, name string
 		return
 	}
 	if strings.TrimSpace(name) == "" {
-		httpx.Error(w, http.StatusBadRequest, "event name must not be empty")
+		dfError(w, http.StatusBadRequest, "event name must not be empty")
 		return
 	}
 	if err := a.hub.RaiseEvent(r.Context(), id, name, payload); err != nil {
@@ -267,6 +286,10 @@ func (a *api) restart(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	started, err := a.hub.Restart(r.Context(), id, newID)
+	if errors.Is(err, engine.ErrInstanceNotFound) {
+		dfException(w, http.StatusBadRequest, msgNoInstance, "System.ArgumentException", err)
+		return
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -274,24 +297,18 @@ func (a *api) restart(w http.ResponseWriter, r *http.Request, id string) {
 	a.checkStatusOrWait(w, r, started, wp)
 }
 
-// rewind serves POST instances/{id}/rewind as DF does for a storage provider without
-// rewind support: 404 unknown, 412 unless Failed, else 501. Rewinding needs failed
-// tasks cut out of a committed history and re-scheduled, including inside failed
-// sub-orchestrations; the engine does not do that.
+// rewind serves POST instances/{id}/rewind?reason=: 202 once the rewind is queued,
+// 404 unknown, 412 unless the instance is Failed (or cannot be rewound, see
+// engine.Hub.Rewind).
 func (a *api) rewind(w http.ResponseWriter, r *http.Request, id string) {
-	s, err := a.hub.GetStatus(r.Context(), id, nil)
-	if err != nil {
+	if err := a.hub.Rewind(r.Context(), id, r.URL.Query().Get("reason")); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	if s.RuntimeStatus != durable.StatusFailed {
-		httpx.Errorf(w, http.StatusPreconditionFailed, "This orchestration has status %s, but only orchestrations in the \"Failed\" state can be rewound.", s.RuntimeStatus)
-		return
-	}
-	httpx.Error(w, http.StatusNotImplemented, "rewind is not supported by this task hub's storage provider; restart the instance instead")
+	w.WriteHeader(http.StatusAccepted)
 }
 
-// start serves POST orchestrators/{functionName}[/{instanceId}] with the body as input;
+// start serves POST orchestrators/{functionName}[/{instanceId}][?version=] with the body as input;
 // an Idempotency-Key header makes a retried start answer the first start's instance.
 func (a *api) start(w http.ResponseWriter, r *http.Request, name, id string) {
 	wp, err := parseWait(r)
@@ -301,24 +318,27 @@ func (a *api) start(w http.ResponseWriter, r *http.Request, name, id string) {
 	}
 	input, err := httpx.ReadJSON(r, httpapi.MaxInput)
 	if errors.Is(err, httpx.ErrBadJSON) {
-		httpx.Error(w, http.StatusBadRequest, "Invalid JSON content: the request body becomes the orchestration input")
+		dfException(w, http.StatusBadRequest, msgInvalidJSON, "Newtonsoft.Json.JsonReaderException", errors.New("the request body is not valid JSON (it becomes the orchestration input)"))
 		return
 	}
 	if err != nil {
-		httpx.BodyError(w, err)
+		bodyError(w, err)
 		return
 	}
 	key, err := httpapi.IdempotencyKey(r)
 	if err != nil {
-		httpx.Error(w, http.StatusBadRequest, err.Error())
+		dfError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	started, _, err := a.hub.StartOrchestrationWith(r.Context(), name, id, input, &engine.StartOptions{IdempotencyKey: key})
-	if err != nil {
-		if errors.Is(err, engine.ErrUnknownOrchestrator) || errors.Is(err, engine.ErrInstanceExists) || errors.Is(err, engine.ErrInvalidInstanceID) {
-			httpapi.StartError(w, err)
-			return
-		}
+	started, _, err := a.hub.StartOrchestrationWith(r.Context(), name, id, input, &engine.StartOptions{IdempotencyKey: key, Version: strings.TrimSpace(r.URL.Query().Get("version"))})
+	switch {
+	case errors.Is(err, engine.ErrUnknownOrchestrator):
+		// DF: an ArgumentException, 400 with the reason as ExceptionMessage.
+		dfException(w, http.StatusBadRequest, msgBadArguments, "System.ArgumentException",
+			fmt.Errorf("The function '%s' doesn't exist, is disabled, or is not an orchestrator function.", name))
+		return
+	case err != nil:
+		// An id that exists is 409 here (DF answers 500 for it).
 		a.writeError(w, r, err)
 		return
 	}
@@ -331,7 +351,7 @@ func (a *api) start(w http.ResponseWriter, r *http.Request, name, id string) {
 // completed, the status answer when it failed or was terminated.
 func (a *api) checkStatusOrWait(w http.ResponseWriter, r *http.Request, id string, wp waitParams) {
 	if !wp.wait {
-		httpapi.WriteStarted(w, r, id)
+		httpapi.WriteStarted(w, r, a.hub, id)
 		return
 	}
 	every := wp.every
@@ -356,7 +376,7 @@ func (a *api) checkStatusOrWait(w http.ResponseWriter, r *http.Request, id strin
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			httpapi.WriteStarted(w, r, id)
+			httpapi.WriteStarted(w, r, a.hub, id)
 			return
 		}
 		t := time.NewTimer(min(every, left))

@@ -110,7 +110,7 @@ func (c *orchContext) CallSubOrchestrator(name string, input any, opts *durable.
 			// Durable Functions' scheme: unique per attempt, stable across replays.
 			child = fmt.Sprintf("%s:%04X", ex.instanceID, id)
 		}
-		return history.Event{Type: history.SubOrchestrationCreated, ID: id, Name: name, InstanceID: child, Input: payload}
+		return history.Event{Type: history.SubOrchestrationCreated, ID: id, Name: name, InstanceID: child, Input: payload, Version: ex.version}
 	}}
 	ex.startAttempt(cl)
 	return t
@@ -132,6 +132,13 @@ func (c *orchContext) CreateTimer(fireAt time.Time) durable.Task {
 
 // WaitForExternalEvent waits forever when timeout <= 0 (see the package comment).
 func (c *orchContext) WaitForExternalEvent(name string, timeout time.Duration) durable.Task {
+	return c.waitEvent(name, timeout, func(t *task) {
+		c.ex.finishTask(t, nil, fmt.Errorf("%w waiting for external event %q (timeout %v)", durable.ErrTimeout, name, timeout))
+	})
+}
+
+// waitEvent is WaitForExternalEvent with what a timeout does to the task left to the caller.
+func (c *orchContext) waitEvent(name string, timeout time.Duration, onTimeout func(t *task)) durable.Task {
 	ex := c.ex
 	t := ex.newTask("event", name)
 	if ex.unwinding {
@@ -154,7 +161,7 @@ func (c *orchContext) WaitForExternalEvent(name string, timeout time.Duration) d
 				return // the event won the race
 			}
 			ex.removeWaiter(key, t)
-			ex.finishTask(t, nil, fmt.Errorf("%w waiting for external event %q (timeout %v)", durable.ErrTimeout, name, timeout))
+			onTimeout(t)
 		})
 	}
 	return t

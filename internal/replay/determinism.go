@@ -43,7 +43,7 @@ func sameEntity(a, b *durable.EntityID) bool {
 // `TaskScheduled "F1"`.
 func describe(e *history.Event) string {
 	switch e.Type {
-	case history.TaskScheduled, history.SubOrchestrationCreated:
+	case history.TaskScheduled, history.SubOrchestrationCreated, history.PatchMarker:
 		return fmt.Sprintf("%s %q", e.Type, e.Name)
 	case history.EventSent:
 		return fmt.Sprintf("%s %q to %q", e.Type, e.Name, e.InstanceID)

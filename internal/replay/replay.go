@@ -105,6 +105,10 @@ type Result struct {
 	// unknown tasks, anything after the instance ended. They are reported for logging
 	// only; they must not be persisted.
 	Dropped []history.Event
+	// Redispatch is set by the episode that rewinds a failed instance: the scheduling
+	// events of the history (activities, timers, sub-orchestrations) that have no
+	// completion any more, to be carried out again. They are not part of NewEvents.
+	Redispatch []history.Event
 }
 
 // Execute runs one episode of an orchestration: it replays past, applies newEvents,
@@ -165,6 +169,7 @@ type executor struct {
 	instanceID  string
 	executionID string
 	input       json.RawMessage
+	version     string
 
 	now       time.Time // Timestamp of the latest OrchestratorStarted
 	replaying bool
@@ -198,7 +203,9 @@ type executor struct {
 
 	outcome *outcome
 	flushed bool // the end of the instance has been written to NewEvents
-	res     Result
+
+	redispatch []history.Event // set when this episode rewinds the instance
+	res        Result
 }
 
 func newExecutor(fn durable.Orchestrator, opts Options) *executor {
@@ -222,6 +229,23 @@ func newExecutor(fn durable.Orchestrator, opts Options) *executor {
 }
 
 func (ex *executor) run(past, newEvents []history.Event) *Result {
+	past = RewindHistory(past)
+	var rewindPrefix []history.Event
+	if rw := slices.IndexFunc(newEvents, func(e history.Event) bool { return e.Type == history.ExecutionRewound }); rw >= 0 && endedFailed(past) {
+		// The episode's OrchestratorStarted and the rewind open the new part of history;
+		// replay then runs over the history without the failures it rewinds.
+		rest := slices.Clone(newEvents)
+		if rest[0].Type == history.OrchestratorStarted && rw > 0 {
+			rewindPrefix = append(rewindPrefix, rest[0])
+		}
+		rewindPrefix = append(rewindPrefix, rest[rw])
+		rest = slices.Delete(rest, rw, rw+1)
+		if len(rewindPrefix) == 2 {
+			rest = rest[1:]
+		}
+		past, ex.redispatch = rewindOnce(past)
+		newEvents = rest
+	}
 	for i := range past {
 		if past[i].Type == history.ExecutionCompleted {
 			return ex.alreadyEnded(&past[i], newEvents)
@@ -252,6 +276,10 @@ func (ex *executor) run(past, newEvents []history.Event) *Result {
 		ex.observeLocks(&past[j])
 	}
 	ex.replaying = false
+	if rewindPrefix != nil {
+		ex.res.NewEvents = append(ex.res.NewEvents, rewindPrefix...)
+		ex.now = rewindPrefix[0].Timestamp
+	}
 
 	rest := newEvents
 	if ex.outcome != nil {
@@ -273,7 +301,14 @@ func (ex *executor) run(past, newEvents []history.Event) *Result {
 		ex.apply(&rest[i])
 	}
 	ex.stopCode()
-	return ex.result(newEvents)
+	r := ex.result(newEvents)
+	if rewindPrefix != nil {
+		if r.Status == durable.StatusRunning {
+			r.Redispatch = ex.redispatch
+		}
+		r.Dropped = slices.DeleteFunc(r.Dropped, func(e history.Event) bool { return e.Type == history.ExecutionRewound })
+	}
+	return r
 }
 
 // alreadyEnded answers for an execution whose history is complete: nothing can change
@@ -309,7 +344,7 @@ func (ex *executor) apply(e *history.Event) {
 		}
 		ex.accept(e)
 		ex.started = true
-		ex.name, ex.instanceID, ex.executionID, ex.input = e.Name, e.InstanceID, e.ExecutionID, e.Input
+		ex.name, ex.instanceID, ex.executionID, ex.input, ex.version = e.Name, e.InstanceID, e.ExecutionID, e.Input, e.Version
 		if ex.now.IsZero() {
 			ex.now = e.Timestamp
 		}
@@ -331,6 +366,11 @@ func (ex *executor) apply(e *history.Event) {
 		ex.raise(e)
 	case history.ExecutionCompleted:
 		ex.drop(e, "ExecutionCompleted is written by the engine only")
+	case history.ExecutionRewound:
+		if !ex.replaying {
+			ex.drop(e, "only a failed instance can be rewound")
+		}
+		// In past it is inert: RewindHistory has already applied it.
 	default:
 		switch {
 		case isScheduling(e.Type):
@@ -370,8 +410,8 @@ func (ex *executor) drop(e *history.Event, why string) {
 // before the executor reached it. Whether it matches was checked when it was issued.
 func (ex *executor) checkRecordedAction(e *history.Event) {
 	ex.observeLocks(e)
-	if e.ID < ex.nextID {
-		return
+	if e.ID < ex.nextID || e.Type == history.PatchMarker {
+		return // a marker the code no longer asks for is skipped, not a mismatch
 	}
 	actual := "no further action"
 	switch ex.code {
@@ -434,6 +474,14 @@ func (ex *executor) removeWaiter(key string, t *task) {
 
 // allocID hands out the next scheduling sequence number.
 func (ex *executor) allocID() int {
+	// On replay, patch markers the code did not ask about (IsPatched calls since
+	// removed) are skipped, so the actions after them keep their recorded IDs.
+	for ex.replaying {
+		if h, ok := ex.pastActions[ex.nextID]; !ok || h.Type != history.PatchMarker {
+			break
+		}
+		ex.nextID++
+	}
 	id := ex.nextID
 	ex.nextID++
 	return id
@@ -711,7 +759,7 @@ func errorType(err error) string { return durable.ErrorType(err) }
 func isScheduling(t history.EventType) bool {
 	switch t {
 	case history.TaskScheduled, history.TimerCreated, history.SubOrchestrationCreated, history.EventSent,
-		history.EntitySignaled, history.EntityCalled, history.EntityLockRequested, history.EntityUnlockSent:
+		history.EntitySignaled, history.EntityCalled, history.EntityLockRequested, history.EntityUnlockSent, history.PatchMarker:
 		return true
 	}
 	return false

@@ -16,10 +16,8 @@ import (
 	"strings"
 
 	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/funcapp"
 	"github.com/durablego/durablefunctions/handler/apps/checked"
-	"github.com/durablego/durablefunctions/internal/engine"
-	"github.com/durablego/durablefunctions/internal/httpapi"
-	"github.com/durablego/durablefunctions/internal/httpx"
 )
 
 // Names of the sample's entity and orchestrator.
@@ -143,55 +141,54 @@ func Register(reg *durable.Registry) {
 }
 
 // HTTP serves /api/bank/... (function folder bank_api, route bank/{*path}).
-func HTTP(hub *engine.Hub) http.Handler {
+func HTTP(c durable.Client) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		segs := httpapi.CatchAllSegments(r, "path")
+		segs := funcapp.PathSegments(r, "path")
 		switch {
 		case r.Method == http.MethodPost && len(segs) == 1 && segs[0] == "transfer":
 			var t Transfer
-			if err := httpx.DecodeStrict(r, 64<<10, &t); err != nil {
-				if !errors.Is(err, httpx.ErrBadJSON) {
-					httpx.BodyError(w, err)
+			if err := funcapp.DecodeJSON(r, 64<<10, &t); err != nil {
+				if !errors.Is(err, funcapp.ErrBadJSON) {
+					funcapp.WriteError(w, err)
 					return
 				}
-				httpx.Errorf(w, http.StatusBadRequest, `body must be {"from": "a", "to": "b", "amount": 10}: %v`, err)
+				funcapp.WriteErrorf(w, http.StatusBadRequest, `body must be {"from": "a", "to": "b", "amount": 10}: %v`, err)
 				return
 			}
 			if err := t.Validate(); err != nil {
-				httpx.Error(w, http.StatusBadRequest, err.Error())
+				funcapp.WriteErrorf(w, http.StatusBadRequest, "%s", err.Error())
 				return
 			}
 			for _, acct := range []string{t.From, t.To} {
-				if err := engine.ValidateEntityID(durable.NewEntityID(EntityName, acct)); err != nil {
-					httpx.Errorf(w, http.StatusBadRequest, "account %q: %v", acct, err)
+				if err := funcapp.ValidateEntityID(durable.NewEntityID(EntityName, acct)); err != nil {
+					funcapp.WriteErrorf(w, http.StatusBadRequest, "account %q: %v", acct, err)
 					return
 				}
 			}
-			httpapi.StartAndRespond(w, r, hub, Orchestrator, t)
+			funcapp.StartAndRespond(c, w, r, Orchestrator, t)
 		case r.Method == http.MethodPost && len(segs) == 2 && segs[1] == "deposit":
 			n, err := strconv.ParseInt(r.URL.Query().Get("amount"), 10, 64)
 			if err != nil || n <= 0 {
-				httpx.Error(w, http.StatusBadRequest, "amount must be a positive integer")
+				funcapp.WriteErrorf(w, http.StatusBadRequest, "%s", "amount must be a positive integer")
 				return
 			}
-			in, _ := json.Marshal(n)
-			if !httpapi.SignalFromRequest(w, r, hub, durable.NewEntityID(EntityName, segs[0]), "deposit", in, fmt.Sprintf("account %q", segs[0])) {
+			if !funcapp.Signal(c, w, r, durable.NewEntityID(EntityName, segs[0]), "deposit", n) {
 				return
 			}
-			httpx.WriteJSON(w, http.StatusAccepted, map[string]any{"account": segs[0], "operation": "deposit", "amount": n})
+			funcapp.WriteJSON(w, http.StatusAccepted, map[string]any{"account": segs[0], "operation": "deposit", "amount": n})
 		case r.Method == http.MethodGet && len(segs) == 1:
-			snap, err := hub.ReadEntity(r.Context(), durable.NewEntityID(EntityName, segs[0]))
+			snap, err := c.ReadEntity(r.Context(), durable.NewEntityID(EntityName, segs[0]))
 			if err != nil {
-				httpapi.WriteError(w, r, err)
+				funcapp.WriteError(w, err)
 				return
 			}
 			var b int64
 			if snap.Exists {
 				_ = json.Unmarshal(snap.State, &b)
 			}
-			httpx.WriteJSON(w, http.StatusOK, map[string]any{"account": segs[0], "balance": b})
+			funcapp.WriteJSON(w, http.StatusOK, map[string]any{"account": segs[0], "balance": b})
 		default:
-			httpx.Errorf(w, http.StatusNotFound, "no route for %s %s: use POST /api/bank/{account}/deposit?amount=, GET /api/bank/{account}, POST /api/bank/transfer", r.Method, r.URL.Path)
+			funcapp.WriteErrorf(w, http.StatusNotFound, "no route for %s %s: use POST /api/bank/{account}/deposit?amount=, GET /api/bank/{account}, POST /api/bank/transfer", r.Method, r.URL.Path)
 		}
 	})
 }

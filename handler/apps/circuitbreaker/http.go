@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"github.com/durablego/durablefunctions/durable"
-	"github.com/durablego/durablefunctions/internal/engine"
-	"github.com/durablego/durablefunctions/internal/httpapi"
-	"github.com/durablego/durablefunctions/internal/httpx"
+	"github.com/durablego/durablefunctions/funcapp"
 	"github.com/gorilla/mux"
 )
 
@@ -48,67 +46,67 @@ const actionList = "failure, success, configure or reset"
 
 // HTTP serves the circuit routes (function folder circuit_api, route
 // circuit/{name}/{action?}).
-func HTTP(hub *engine.Hub) http.Handler {
+func HTTP(c durable.Client) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vars := mux.Vars(r)
 		name, verb := vars["name"], strings.ToLower(vars["action"])
-		if err := engine.ValidateEntityID(durable.NewEntityID(EntityName, name)); err != nil {
-			httpx.Errorf(w, http.StatusBadRequest, "circuit name: %v", err)
+		if err := funcapp.ValidateEntityID(durable.NewEntityID(EntityName, name)); err != nil {
+			funcapp.WriteErrorf(w, http.StatusBadRequest, "circuit name: %v", err)
 			return
 		}
 		if verb == "" {
 			if r.Method != http.MethodGet {
 				w.Header().Set("Allow", http.MethodGet)
-				httpx.Errorf(w, http.StatusMethodNotAllowed, "POST needs an action: /api/circuit/%s/{%s}", name, strings.ReplaceAll(actionList, " or ", ", "))
+				funcapp.WriteErrorf(w, http.StatusMethodNotAllowed, "POST needs an action: /api/circuit/%s/{%s}", name, strings.ReplaceAll(actionList, " or ", ", "))
 				return
 			}
-			read(w, r, hub, name)
+			read(w, r, c, name)
 			return
 		}
 		act, ok := actions[verb]
 		if !ok {
-			httpx.Errorf(w, http.StatusNotFound, "circuit has no action %q (POST %s)", vars["action"], actionList)
+			funcapp.WriteErrorf(w, http.StatusNotFound, "circuit has no action %q (POST %s)", vars["action"], actionList)
 			return
 		}
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			httpx.Errorf(w, http.StatusMethodNotAllowed, "%s /api/circuit/{name}/%s is not allowed: use POST", r.Method, verb)
+			funcapp.WriteErrorf(w, http.StatusMethodNotAllowed, "%s /api/circuit/{name}/%s is not allowed: use POST", r.Method, verb)
 			return
 		}
-		body, err := httpx.ReadBody(r, maxBody)
+		body, err := funcapp.ReadBody(r, maxBody)
 		if err != nil {
-			httpx.BodyError(w, err)
+			funcapp.WriteError(w, err)
 			return
 		}
 		input, err := act.input(body, now().UTC())
 		if err != nil {
-			httpx.Error(w, http.StatusBadRequest, err.Error())
+			funcapp.WriteErrorf(w, http.StatusBadRequest, "%s", err.Error())
 			return
 		}
 		id := durable.NewEntityID(EntityName, name)
-		if !httpapi.SignalFromRequest(w, r, hub, id, act.operation, input, fmt.Sprintf("circuit %q", name)) {
+		if !funcapp.Signal(c, w, r, id, act.operation, json.RawMessage(input)) {
 			return
 		}
 		resp := map[string]any{"name": name, "entity": id.String(), "operation": act.operation, "status": "accepted"}
 		if input != nil {
 			resp["input"] = input
 		}
-		httpx.WriteJSON(w, http.StatusAccepted, resp)
+		funcapp.WriteJSON(w, http.StatusAccepted, resp)
 	})
 }
 
-func read(w http.ResponseWriter, r *http.Request, hub *engine.Hub, name string) {
-	snap, err := hub.ReadEntity(r.Context(), durable.NewEntityID(EntityName, name))
+func read(w http.ResponseWriter, r *http.Request, c durable.Client, name string) {
+	snap, err := c.ReadEntity(r.Context(), durable.NewEntityID(EntityName, name))
 	if err != nil {
-		httpapi.WriteError(w, r, err)
+		funcapp.WriteError(w, err)
 		return
 	}
 	st, err := statusOf(name, snap.Exists, snap.State)
 	if err != nil {
-		httpx.Error(w, http.StatusInternalServerError, err.Error())
+		funcapp.WriteErrorf(w, http.StatusInternalServerError, "%s", err.Error())
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, st)
+	funcapp.WriteJSON(w, http.StatusOK, st)
 }
 
 // statusOf turns the committed state into the GET answer; a circuit never written to
@@ -159,4 +157,4 @@ func noInput([]byte, time.Time) (json.RawMessage, error) { return nil, nil }
 
 // decodeStrict decodes exactly one JSON value with no unknown fields, so typos such
 // as "treshold" are reported instead of silently keeping the old setting.
-func decodeStrict(body []byte, v any) error { return httpx.UnmarshalStrict(body, v) }
+func decodeStrict(body []byte, v any) error { return funcapp.UnmarshalJSON(body, v) }

@@ -8,9 +8,7 @@ import (
 	"strings"
 
 	"github.com/durablego/durablefunctions/durable"
-	"github.com/durablego/durablefunctions/internal/engine"
-	"github.com/durablego/durablefunctions/internal/httpapi"
-	"github.com/durablego/durablefunctions/internal/httpx"
+	"github.com/durablego/durablefunctions/funcapp"
 	"github.com/gorilla/mux"
 )
 
@@ -45,55 +43,55 @@ func RegisterOrchestration(reg *durable.Registry) {
 
 // HTTP serves POST /api/scoreboard[/{key}]?operation=add|reset (body: the record for
 // add) -> 202 + status URLs, and GET /api/scoreboard[/{key}] -> the committed board.
-func HTTP(hub *engine.Hub) http.Handler {
+func HTTP(c durable.Client) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := mux.Vars(r)["key"]
 		if key == "" {
 			key = DefaultKey
 		}
 		id := durable.NewEntityID(EntityName, key)
-		if err := engine.ValidateEntityID(id); err != nil {
-			httpx.Error(w, http.StatusBadRequest, err.Error())
+		if err := funcapp.ValidateEntityID(id); err != nil {
+			funcapp.WriteErrorf(w, http.StatusBadRequest, "%s", err.Error())
 			return
 		}
 		if r.Method == http.MethodGet {
-			snap, err := hub.ReadEntity(r.Context(), id)
+			snap, err := c.ReadEntity(r.Context(), id)
 			if err != nil {
-				httpapi.WriteError(w, r, err)
+				funcapp.WriteError(w, err)
 				return
 			}
 			board := json.RawMessage("{}")
 			if snap.Exists {
 				board = snap.State
 			}
-			httpx.WriteJSON(w, http.StatusOK, board)
+			funcapp.WriteJSON(w, http.StatusOK, board)
 			return
 		}
 		u := Update{Key: key, Operation: strings.ToLower(r.URL.Query().Get("operation"))}
 		switch u.Operation {
 		case "add":
 			var rec Record
-			if err := httpx.DecodeStrict(r, 64<<10, &rec); err != nil {
-				if !errors.Is(err, httpx.ErrBadJSON) {
-					httpx.BodyError(w, err)
+			if err := funcapp.DecodeJSON(r, 64<<10, &rec); err != nil {
+				if !errors.Is(err, funcapp.ErrBadJSON) {
+					funcapp.WriteError(w, err)
 					return
 				}
-				httpx.Errorf(w, http.StatusBadRequest, `body must be a record like {"avenger_name": "BlackWidow", "combos_executed": 3, "win": 0} with whole numbers: %v`, err)
+				funcapp.WriteErrorf(w, http.StatusBadRequest, `body must be a record like {"avenger_name": "BlackWidow", "combos_executed": 3, "win": 0} with whole numbers: %v`, err)
 				return
 			}
 			if err := rec.Validate(); err != nil {
-				httpx.Error(w, http.StatusBadRequest, err.Error())
+				funcapp.WriteErrorf(w, http.StatusBadRequest, "%s", err.Error())
 				return
 			}
 			u.Record = &rec
 		case "reset":
 		case "":
-			httpx.Error(w, http.StatusBadRequest, "operation query parameter is required (add or reset)")
+			funcapp.WriteErrorf(w, http.StatusBadRequest, "%s", "operation query parameter is required (add or reset)")
 			return
 		default:
-			httpx.Error(w, http.StatusBadRequest, fmt.Sprintf("unknown operation %q (add or reset)", u.Operation))
+			funcapp.WriteErrorf(w, http.StatusBadRequest, "%s", fmt.Sprintf("unknown operation %q (add or reset)", u.Operation))
 			return
 		}
-		httpapi.StartAndRespond(w, r, hub, Orchestrator, u)
+		funcapp.StartAndRespond(c, w, r, Orchestrator, u)
 	})
 }
