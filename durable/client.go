@@ -29,8 +29,9 @@ var (
 )
 
 // Client starts, inspects and steers orchestration instances and entities. HTTP
-// functions receive one (see funcapp.App.HTTP); durabletest provides an in-memory one.
-// It is what Durable Functions calls the durable client binding.
+// functions receive one (see funcapp.App.HTTP); for unit tests of them,
+// durabletest.Env.Client returns an in-memory one that runs the work in the test's
+// Env. It is what Durable Functions calls the durable client binding.
 type Client interface {
 	// StartNew schedules a new instance of the orchestrator and returns its id.
 	StartNew(ctx context.Context, orchestrator string, input any, opts *StartOptions) (string, error)
@@ -205,12 +206,14 @@ type EntityPage struct {
 }
 
 // CheckStatus is Durable Functions' check-status response body: the URLs that query
-// and steer one instance through the management API.
+// and steer one instance through the management API. They carry that instance's
+// link token, which lets whoever holds them use them without a key (see README).
 type CheckStatus struct {
 	ID                    string `json:"id"`
 	StatusQueryGetURI     string `json:"statusQueryGetUri"`
 	SendEventPostURI      string `json:"sendEventPostUri"`
 	TerminatePostURI      string `json:"terminatePostUri"`
+	RewindPostURI         string `json:"rewindPostUri"`
 	PurgeHistoryDeleteURI string `json:"purgeHistoryDeleteUri"`
 	RestartPostURI        string `json:"restartPostUri"`
 	SuspendPostURI        string `json:"suspendPostUri"`

@@ -36,8 +36,9 @@ func (f *FailureDetails) Unwrap() error {
 
 // Is reports whether the error that failed the task was target. Only a type name and a
 // message cross a durable boundary, so a sentinel matches by its message: the failure
-// message equals target's, or ends with ": " and target's (the activity wrapped it
-// with fmt.Errorf("...: %w", target)). So an orchestrator can write
+// message equals target's, ends with ": " and target's (the activity wrapped it with
+// fmt.Errorf("...: %w", target)), or starts with target's and ": " (wrapped with
+// fmt.Errorf("%w: ...", target)). So an orchestrator can write
 //
 //	if errors.Is(err, bank.ErrInsufficientFunds) { ... }
 //
@@ -47,7 +48,7 @@ func (f *FailureDetails) Is(target error) bool {
 		return false
 	}
 	t := target.Error()
-	return f.ErrorMessage == t || strings.HasSuffix(f.ErrorMessage, ": "+t)
+	return f.ErrorMessage == t || strings.HasSuffix(f.ErrorMessage, ": "+t) || strings.HasPrefix(f.ErrorMessage, t+": ")
 }
 
 // ErrorType names err's type the way failures record it: the Go type name without

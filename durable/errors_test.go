@@ -43,6 +43,10 @@ func TestTaskFailedErrorIsAndAs(t *testing.T) {
 	if !errors.Is(err, errInsufficient) {
 		t.Error("sentinel of the inner failure not matched by message")
 	}
+	lead := &durable.TaskFailedError{Details: durable.FailureDetails{ErrorMessage: "insufficient funds: balance 3, amount 5"}}
+	if !errors.Is(lead, errInsufficient) {
+		t.Error("sentinel wrapped as \"%w: ...\" not matched")
+	}
 	if errors.Is(err, errors.New("funds")) {
 		t.Error("a message that is only a suffix without ': ' matched")
 	}

@@ -38,6 +38,25 @@
 // given state and reports, per operation, the result or error, the state, and the
 // signals and orchestration starts it sent.
 //
+// # HTTP functions
+//
+// Client returns a durable.Client backed by the Env, for the
+// func(durable.Client) http.Handler factories an app passes to funcapp.App.HTTP:
+//
+//	env := durabletest.New(reg)
+//	h := myapp.StartJob(env.Client())
+//	w := httptest.NewRecorder()
+//	h.ServeHTTP(w, httptest.NewRequest("POST", "/api/jobs", body))
+//	res, _ := env.Status("instance-1")  // the instance the handler started
+//
+// Work runs predictably: a Client call that sends something (StartNew, RaiseEvent,
+// SignalEntity, Terminate, Suspend, Resume, Restart) runs the world until it is idle
+// before it returns, without moving the clock, so an instance's activities have run
+// and it waits on a timer or an event. Reads run nothing. WaitForCompletion moves the
+// virtual clock from timer to timer, as Run does, until the instance finishes. Route
+// parameters that funcapp.PathValue reads come from an http.ServeMux pattern or
+// r.SetPathValue in a test.
+//
 // # Recorded histories
 //
 // Replay checks a history recorded in production (the management API's status with

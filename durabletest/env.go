@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/durablego/durablefunctions/durable"
@@ -42,6 +43,13 @@ type Env struct {
 	started  int // instances started without an id, to name the next one
 	steps    int
 	err      error // first determinism failure; it sticks
+
+	// For Client (client.go).
+	mu          sync.Mutex    // serialises Client calls, which HTTP handlers make concurrently
+	changed     chan struct{} // closed (and replaced) when a Client call has changed the world
+	idem        map[string]string
+	sigKeys     map[durable.EntityID]map[string]bool
+	purgedExecs map[string]int
 }
 
 // New returns an Env that runs what reg registers; reg may be nil when everything the
@@ -54,6 +62,7 @@ func New(reg *durable.Registry) *Env {
 	return &Env{
 		reg: reg, acts: map[string]durable.Activity{}, orchs: map[string]durable.Orchestrator{}, log: discard,
 		now: Epoch, insts: map[string]*instance{}, ents: map[durable.EntityID]*entity{},
+		idem: map[string]string{}, sigKeys: map[durable.EntityID]map[string]bool{}, purgedExecs: map[string]int{},
 	}
 }
 
@@ -107,7 +116,7 @@ func (e *Env) SetEntityState(id durable.EntityID, v any) error {
 		return fmt.Errorf("durabletest: entity %s state: %w", id, err)
 	}
 	en := e.entityOf(id)
-	en.state, en.has = b, b != nil
+	en.state, en.has, en.modified = b, b != nil, e.now
 	return nil
 }
 
@@ -153,11 +162,14 @@ func (e *Env) Start(name string, input any, opts *durable.StartOptions) (string,
 	if opts != nil {
 		id = opts.InstanceID
 	}
-	if id == "" {
-		e.started++
-		id = fmt.Sprintf("instance-%d", e.started)
+	version := ""
+	if opts != nil {
+		version = opts.Version
 	}
-	if !e.startInstance(id, name, in, nil) {
+	if id == "" {
+		id = e.nextID()
+	}
+	if !e.startVersion(id, name, version, in, nil) {
 		return "", fmt.Errorf("durabletest: %w: %q", durable.ErrInstanceExists, id)
 	}
 	return id, e.settle()
@@ -179,21 +191,8 @@ func (e *Env) Run(name string, input any) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.steps = 0
-	for {
-		if err := e.settle(); err != nil {
-			return nil, err
-		}
-		if in := e.insts[id]; in.status.IsTerminal() {
-			break
-		}
-		i := e.nextTimer()
-		if i < 0 {
-			break
-		}
-		if at := e.timers[i].at; at.After(e.now) {
-			e.now = at
-		}
+	if err := e.runUntil(id); err != nil {
+		return nil, err
 	}
 	return e.Status(id)
 }

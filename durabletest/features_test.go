@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -361,5 +362,32 @@ func TestEternalOrchestrationIsBounded(t *testing.T) {
 	}
 	if st, _ := env.Status(id); st.Status != durable.StatusRunning {
 		t.Fatalf("status %s", st.Status)
+	}
+}
+
+// LockRequests and Unlocks show a critical section's lock set (sorted, deduplicated)
+// and its releases, including the engine's release of locks held at the end.
+func TestHistoryLocks(t *testing.T) {
+	a, b := durable.NewEntityID("acct", "a"), durable.NewEntityID("acct", "b")
+	for _, explicit := range []bool{true, false} {
+		reg := durable.NewRegistry()
+		reg.AddEntity("acct", func(ctx durable.EntityContext) error { return nil })
+		reg.AddOrchestrator("o", func(ctx durable.OrchestrationContext) (any, error) {
+			unlock, l := ctx.LockEntities(b, a, b)
+			if err := l.Await(nil); err != nil {
+				return nil, err
+			}
+			if explicit {
+				unlock()
+			}
+			return nil, nil
+		})
+		res := mustRun(t, durabletest.New(reg), "o", nil)
+		if got := res.History.LockRequests(); !reflect.DeepEqual(got, [][]durable.EntityID{{a, b}}) {
+			t.Errorf("explicit %v: lock requests %v", explicit, got)
+		}
+		if got := res.History.Unlocks(); len(got) != 2 || !slices.Contains(got, a) || !slices.Contains(got, b) {
+			t.Errorf("explicit %v: unlocks %v", explicit, got)
+		}
 	}
 }

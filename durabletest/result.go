@@ -91,6 +91,31 @@ func (h *History) EntityOperations() []string {
 	return out
 }
 
+// LockRequests lists the lock sets the orchestrator requested with LockEntities, in
+// order, each as it was sent: sorted, without duplicates.
+func (h *History) LockRequests() [][]durable.EntityID {
+	var out [][]durable.EntityID
+	for _, e := range h.events {
+		if e.Type == history.EntityLockRequested {
+			out = append(out, append([]durable.EntityID(nil), e.LockSet...))
+		}
+	}
+	return out
+}
+
+// Unlocks lists the entities the instance sent a lock release to, in order, once per
+// release: those its critical sections unlocked, and those the engine released for it
+// when it ended holding them.
+func (h *History) Unlocks() []durable.EntityID {
+	var out []durable.EntityID
+	for _, e := range h.events {
+		if e.Type == history.EntityUnlockSent && e.Entity != nil {
+			out = append(out, *e.Entity)
+		}
+	}
+	return out
+}
+
 // Timers counts the durable timers the orchestrator created (including the ones
 // behind retries and WaitForExternalEvent timeouts).
 func (h *History) Timers() int { return len(h.names(history.TimerCreated)) }

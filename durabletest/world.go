@@ -43,7 +43,28 @@ type instance struct {
 	custom   json.RawMessage
 	parent   *history.ParentInfo
 	created  time.Time
+	updated  time.Time // last episode (or start)
+	version  string
 	episodes int
+	// suspended holds the inbox back, all but the messages that end a suspension,
+	// as the engine does between Suspend and Resume.
+	suspended bool
+}
+
+// runnable reports whether an episode would take something from the inbox.
+func (in *instance) runnable() bool {
+	if !in.suspended {
+		return len(in.inbox) > 0
+	}
+	return slices.ContainsFunc(in.inbox, func(m message) bool { return releasesSuspension(m.ev) })
+}
+
+func releasesSuspension(ev history.Event) bool {
+	switch ev.Type {
+	case history.ExecutionResumed, history.ExecutionTerminated, history.ExecutionSuspended:
+		return true
+	}
+	return false
 }
 
 func (in *instance) ended() bool {
@@ -78,6 +99,8 @@ type entity struct {
 	lock  string // origin holding the lock, "" when free
 	queue []entityMsg
 	sent  int64 // messages sent so far, for the ids of started orchestrations
+	// modified is when an operation last ran (ReadEntity's LastModified).
+	modified time.Time
 }
 
 type timed struct {
@@ -107,22 +130,29 @@ func (e *Env) after(at time.Time, do func()) {
 // startInstance queues a new execution of name as id; it reports false when an
 // instance with that id is still running (the start is dropped, as the engine does).
 func (e *Env) startInstance(id, name string, input json.RawMessage, parent *history.ParentInfo) bool {
+	return e.startVersion(id, name, "", input, parent)
+}
+
+func (e *Env) startVersion(id, name, version string, input json.RawMessage, parent *history.ParentInfo) bool {
 	in := e.insts[id]
 	if in != nil && !in.status.IsTerminal() {
 		e.log.Debug("start for a running instance dropped", "instance", id)
 		return false
 	}
 	if in == nil {
-		in = &instance{id: id, created: e.now}
+		// A purged id keeps counting executions, so late messages for the purged one
+		// cannot reach the new one.
+		in = &instance{id: id, created: e.now, exec: e.purgedExecs[id]}
 		e.insts[id] = in
 		e.order = append(e.order, id)
 	}
-	in.name, in.parent, in.status = name, parent, durable.StatusPending
+	in.name, in.parent, in.status, in.version, in.updated, in.suspended = name, parent, durable.StatusPending, version, e.now, false
+	in.input = input
 	in.exec++
 	in.execID = fmt.Sprintf("%s#%d", id, in.exec)
 	in.hist, in.inbox = nil, []message{{exec: in.execID, ev: history.Event{
 		Type: history.ExecutionStarted, ID: -1, Timestamp: e.now, Name: name, Input: input,
-		InstanceID: id, ExecutionID: in.execID, Parent: parent,
+		InstanceID: id, ExecutionID: in.execID, Parent: parent, Version: version,
 	}}}
 	in.output, in.failure, in.custom = nil, nil, nil
 	return true
@@ -182,7 +212,7 @@ func (e *Env) nextTimer() int {
 
 func (e *Env) nextReady() *instance {
 	for _, id := range e.order {
-		if in := e.insts[id]; len(in.inbox) > 0 {
+		if in := e.insts[id]; in.runnable() {
 			return in
 		}
 	}
@@ -217,6 +247,8 @@ func (e *Env) episode(in *instance) {
 	var rest []message
 	for _, m := range in.inbox {
 		switch {
+		case in.suspended && !releasesSuspension(m.ev):
+			rest = append(rest, m) // held until resumed
 		case m.ev.Type == history.ExecutionStarted && start == nil && m.exec == in.execID:
 			ev := m.ev
 			start = &ev
@@ -248,7 +280,22 @@ func (e *Env) episode(in *instance) {
 		res = replay.Execute(fn, in.hist, newEvents, replay.Options{Logger: e.log.With("instance", in.id, "orchestrator", in.name)})
 	}
 	in.hist = append(slices.Clip(in.hist), res.NewEvents...)
-	in.status = res.Status
+	in.status, in.updated = res.Status, e.now
+	if res.Status == durable.StatusRunning {
+		for _, ev := range res.NewEvents {
+			switch ev.Type {
+			case history.ExecutionSuspended:
+				in.suspended = true
+			case history.ExecutionResumed:
+				in.suspended = false
+			}
+		}
+		if in.suspended {
+			in.status = durable.StatusSuspended
+		}
+	} else {
+		in.suspended = false
+	}
 	if res.CustomStatus != nil {
 		in.custom = res.CustomStatus
 	}
@@ -285,7 +332,7 @@ func (e *Env) episode(in *instance) {
 		in.exec++
 		in.execID = fmt.Sprintf("%s#%d", in.id, in.exec)
 		next := []message{{exec: in.execID, ev: history.Event{Type: history.ExecutionStarted, ID: -1, Timestamp: e.now, Name: in.name,
-			Input: res.ContinueAsNewInput, InstanceID: in.id, ExecutionID: in.execID, Parent: in.parent}}}
+			Input: res.ContinueAsNewInput, InstanceID: in.id, ExecutionID: in.execID, Parent: in.parent, Version: in.version}}}
 		for _, c := range res.CarryOverEvents {
 			next = append(next, message{exec: in.execID, ev: c})
 		}
@@ -366,7 +413,7 @@ func (e *Env) entityStep(en *entity) {
 		Logger:        e.log.With("entity", self, "operation", m.op),
 		NewInstanceID: func(n int) string { return entityInstanceID(en.id, en.sent+int64(n)+1) },
 	})
-	en.state, en.has = out.State, out.HasState
+	en.state, en.has, en.modified = out.State, out.HasState, e.now
 	for _, s := range out.Sends {
 		en.sent++
 		switch s.Kind {

@@ -81,7 +81,7 @@ func (a *App) HTTP(name string, route Route, handler func(durable.Client) http.H
 		panic(fmt.Sprintf("funcapp: HTTP function name %q must be letters, digits, _ and - (it names a folder)", name))
 	}
 	switch strings.ToLower(name) {
-	case appdef.OrchestratorFunction, appdef.ActivityFunction, appdef.MaintenanceFunction, appdef.ManagementFunction, appdef.MonitorFunction:
+	case appdef.OrchestratorFunction, appdef.ActivityFunction, appdef.MaintenanceFunction, appdef.ManagementFunction, appdef.LinksFunction, appdef.MonitorFunction:
 		panic(fmt.Sprintf("funcapp: %q is a function folder of the framework", name))
 	}
 	if _, dup := a.def.HTTPFunc(name); dup {

@@ -123,14 +123,22 @@ const IdempotencyKeyHeader = httpapi.IdempotencyKeyHeader
 // it in durable.StartOptions or durable.SignalOptions.
 func IdempotencyKey(r *http.Request) (string, error) { return httpapi.IdempotencyKey(r) }
 
-// PathValue is a route parameter ("{key}" in Route.Path), decoded.
-func PathValue(r *http.Request, name string) string { return mux.Vars(r)[name] }
+// PathValue is a route parameter ("{key}" in Route.Path), decoded. Outside the app's
+// router (a unit test calling the handler directly) it falls back to
+// r.PathValue(name), so a test sets one with r.SetPathValue, or serves the handler
+// from an http.ServeMux pattern.
+func PathValue(r *http.Request, name string) string {
+	if v, ok := mux.Vars(r)[name]; ok {
+		return v
+	}
+	return r.PathValue(name)
+}
 
 // PathSegments splits a catch-all route parameter ("{*path}") into its non-empty
 // segments.
 func PathSegments(r *http.Request, name string) []string {
 	var segs []string
-	for _, s := range strings.Split(mux.Vars(r)[name], "/") {
+	for _, s := range strings.Split(PathValue(r, name), "/") {
 		if s != "" {
 			segs = append(segs, s)
 		}

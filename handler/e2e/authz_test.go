@@ -81,8 +81,8 @@ func TestIdempotentIDsAreSecret(t *testing.T) {
 	}
 }
 
-// TestForwardedHeadersTrustedOnlyWhenEnabled: check-status URLs handed to a master-key
-// caller carry code=<master key>; X-Forwarded-Host must not point them elsewhere
+// TestForwardedHeadersTrustedOnlyWhenEnabled: check-status URLs carry the instance's
+// link token (never the caller's key); X-Forwarded-Host must not point them elsewhere
 // unless the app says a trusted proxy sets that header.
 func TestForwardedHeadersTrustedOnlyWhenEnabled(t *testing.T) {
 	const master = "the-master-key"
@@ -91,8 +91,10 @@ func TestForwardedHeadersTrustedOnlyWhenEnabled(t *testing.T) {
 		trust string
 		want  func(base string) string
 	}{
-		{"default", "", func(base string) string { return base + "/api/runtime/webhooks/durabletask/instances/" }},
-		{"trusted", "true", func(string) string { return "https://jobs.example.com/api/runtime/webhooks/durabletask/instances/" }},
+		{"default", "", func(base string) string { return base + "/api/runtime/webhooks/durabletask-links/instances/" }},
+		{"trusted", "true", func(string) string {
+			return "https://jobs.example.com/api/runtime/webhooks/durabletask-links/instances/"
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			vars := env{"FUNCTIONS_MASTER_KEY": master}
@@ -108,8 +110,8 @@ func TestForwardedHeadersTrustedOnlyWhenEnabled(t *testing.T) {
 			m := r.JSON(t)
 			for _, k := range []string{"statusQueryGetUri", "terminatePostUri", "purgeHistoryDeleteUri"} {
 				u, _ := m[k].(string)
-				if !strings.HasPrefix(u, c.want(base)) || !strings.Contains(u, "code="+master) {
-					t.Fatalf("%s = %s, want it under %s with the caller's key", k, u, c.want(base))
+				if !strings.HasPrefix(u, c.want(base)) || strings.Contains(u, master) || !strings.Contains(u, "sig=") {
+					t.Fatalf("%s = %s, want it under %s with a link token and no key", k, u, c.want(base))
 				}
 			}
 			if loc := r.Header.Get("Location"); !strings.HasPrefix(loc, c.want(base)) {

@@ -377,9 +377,9 @@ func TestCLI(t *testing.T) {
 			t.Fatalf("bad signal input: %s", r)
 		}
 		cliFails(t, nil, 1, "durable: entity counter_entity/k9 not found (it has no state)\n", "--url", base, "entity", "get", "counter_entity", "k9")
-		// Unknown orchestrator: the app's reason.
+		// Unknown orchestrator: the app's reason (DF's ExceptionMessage of its 400).
 		r = runCLI(t, nil, "--url", base, "start", "nope")
-		if r.code != 1 || !strings.HasPrefix(r.stderr, "durable: start nope: ") || !strings.HasSuffix(r.stderr, "(HTTP 404)\n") {
+		if r.code != 1 || r.stderr != "durable: start nope: The function 'nope' doesn't exist, is disabled, or is not an orchestrator function. (HTTP 400)\n" {
 			t.Fatalf("unknown orchestrator: %s", r)
 		}
 		// Wrong route prefix, unreachable app, usage errors.

@@ -24,7 +24,8 @@ func TestCounterHTTP(t *testing.T) {
 		t.Fatalf("new counter: %d, want 0", v)
 	}
 	r := do(t, "POST", base+"/api/counter/add?value=3", "")
-	if r.Status != http.StatusAccepted || r.JSON(t)["operation"] != "add" {
+	if r.Status != http.StatusAccepted || r.JSON(t)["operation"] != "add" ||
+		r.JSON(t)["message"] != "Signaled 'add' operation for durable entity 'counter_entity'." {
 		t.Fatalf("add: %d %s", r.Status, r.Body)
 	}
 	do(t, "POST", base+"/api/counter/add?value=2", "")
@@ -42,6 +43,15 @@ func TestCounterHTTP(t *testing.T) {
 	if v := counterValue(t, base, "other"); v != 41 {
 		t.Fatalf("reset of one key changed another: %d", v)
 	}
+
+	// Any operation passes through to the entity, which answers what it does not
+	// support and keeps its state; a later add still applies.
+	r = do(t, "POST", base+"/api/counter/other/multiply", `3`, "Content-Type", "application/json")
+	if r.Status != http.StatusAccepted || r.JSON(t)["message"] != "Signaled 'multiply' operation for durable entity 'counter_entity'." {
+		t.Fatalf("multiply: %d %s", r.Status, r.Body)
+	}
+	do(t, "POST", base+"/api/counter/other/add", "")
+	waitCounter(t, base, "other", 42, 20*time.Second)
 }
 
 func TestCounterBadInput(t *testing.T) {
@@ -53,7 +63,7 @@ func TestCounterBadInput(t *testing.T) {
 		{"malformed JSON", "POST", "/api/counter/add", `{"value":`, 400},
 		{"non-integer JSON", "POST", "/api/counter/add", `{"value":"x"}`, 400},
 		{"oversize body", "POST", "/api/counter/add", `{"value":1,"pad":"` + strings.Repeat("x", 70<<10) + `"}`, 413},
-		{"unknown operation", "POST", "/api/counter/multiply", "", 404},
+		{"operation input not JSON", "POST", "/api/counter/multiply", "three", 400},
 		{"unknown route", "GET", "/api/nothing-here", "", 404},
 		{"too deep", "GET", "/api/counter/a/b", "", 404},
 		{"wrong method", "DELETE", "/api/counter", "", 405},

@@ -138,10 +138,11 @@ func entityOps(ctx durable.OrchestrationContext) (any, error) {
 	if err := ctx.CallEntity(c, "get", nil).Await(&v); err != nil {
 		return nil, err
 	}
-	err := ctx.CallEntity(c, "explode", nil).Await(nil)
+	// An operation that fails (add takes a number) comes back as a TaskFailedError.
+	err := ctx.CallEntity(c, "add", "explode").Await(nil)
 	var tf *durable.TaskFailedError
 	if !errors.As(err, &tf) {
-		return nil, fmt.Errorf("calling an unknown operation: want a TaskFailedError, got %v", err)
+		return nil, fmt.Errorf("calling add with a string: want a TaskFailedError, got %v", err)
 	}
 	ctx.SignalEntityAt(c, "add", 100, ctx.CurrentUTCDateTime().Add(1500*time.Millisecond))
 	return map[string]any{"afterSignal": v, "callError": tf.Details.ErrorMessage}, nil
@@ -200,7 +201,7 @@ func TestEntityAccessPaths(t *testing.T) {
 		if err := json.Unmarshal(s.Result, &out); err != nil {
 			t.Fatal(err)
 		}
-		if out.AfterSignal != 5 || !strings.Contains(out.CallError, "explode") {
+		if out.AfterSignal != 5 || !strings.Contains(out.CallError, "integer input") {
 			t.Fatalf("result %s: want the signal applied before the call and the call's error", s.Result)
 		}
 		waitCounter(t, base, "orch", 105, 30*time.Second) // the scheduled signal from the orchestration

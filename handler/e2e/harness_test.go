@@ -209,7 +209,19 @@ func waitCounter(t testing.TB, base, key string, want int64, within time.Duratio
 
 func nilOpts() *engine.StatusOptions { return &engine.StatusOptions{ShowHistory: true} }
 
-// refusal is a request the app must refuse with status and an {"error": ...} body.
+// errorMessage is the message of an error answer: {"error": ...} on app routes,
+// DF's {"Message": ...} on the management API.
+func errorMessage(t testing.TB, path string, r response) string {
+	t.Helper()
+	key := "error"
+	if strings.Contains(path, "/runtime/webhooks/durabletask") {
+		key = "Message"
+	}
+	msg, _ := r.JSON(t)[key].(string)
+	return msg
+}
+
+// refusal is a request the app must refuse with status and an error body (errorMessage).
 type refusal struct {
 	name, method, path, body string
 	status                   int
@@ -226,7 +238,7 @@ func expectRefusals(t *testing.T, w *worker, cases []refusal) {
 			if r.Status != c.status {
 				t.Fatalf("%s %s: status %d, want %d (%s)", c.method, c.path, r.Status, c.status, r.Body)
 			}
-			if msg, _ := r.JSON(t)["error"].(string); msg == "" {
+			if msg := errorMessage(t, c.path, r); msg == "" {
 				t.Fatalf("no error message in %s", r.Body)
 			}
 		})

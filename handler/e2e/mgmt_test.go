@@ -102,7 +102,7 @@ func TestMgmtStartAndStatus(t *testing.T) {
 
 	id, cs := mgmtStart(t, api, "chaining", "", "")
 	for _, k := range []string{"statusQueryGetUri", "sendEventPostUri", "terminatePostUri", "purgeHistoryDeleteUri", "restartPostUri", "suspendPostUri", "resumePostUri"} {
-		if u, _ := cs[k].(string); !strings.Contains(u, "/runtime/webhooks/durabletask/instances/"+id) {
+		if u, _ := cs[k].(string); !strings.Contains(u, "/runtime/webhooks/durabletask-links/instances/"+id) {
 			t.Fatalf("%s = %q", k, u)
 		}
 	}
@@ -195,7 +195,7 @@ func TestMgmtStartAndStatus(t *testing.T) {
 			method, path, body string
 			status             int
 		}{
-			{"POST", "/orchestrators/no_such_orchestrator", "", 404},
+			{"POST", "/orchestrators/no_such_orchestrator", "", 400}, // DF: ArgumentException
 			{"POST", "/orchestrators/chaining", "{not json", 400},
 			{"POST", "/orchestrators/approval/" + running, `{"item":"y"}`, 409},
 			{"POST", "/orchestrators/chaining", `{"pad":"` + strings.Repeat("x", 17<<20) + `"}`, 413},
@@ -208,8 +208,8 @@ func TestMgmtStartAndStatus(t *testing.T) {
 		for _, c := range cases {
 			if r := do(t, c.method, api+c.path, c.body); r.Status != c.status {
 				t.Errorf("%s %s: %d %s, want %d", c.method, c.path, r.Status, r.Body, c.status)
-			} else if c.status >= 400 && r.JSON(t)["error"] == nil {
-				t.Errorf("%s %s: error body %s has no \"error\"", c.method, c.path, r.Body)
+			} else if c.status >= 400 && r.JSON(t)["Message"] == nil {
+				t.Errorf("%s %s: error body %s has no \"Message\"", c.method, c.path, r.Body)
 			}
 		}
 	})
@@ -305,7 +305,7 @@ func TestMgmtInstanceOperations(t *testing.T) {
 		{"resume: unknown", "/instances/nobody/resume", "", nil, 404},
 		{"resume: finished", "/instances/" + term + "/resume", "", nil, 410},
 		{"unknown operation", "/instances/" + running + "/fly", "", nil, 404},
-		{"restart: unknown", "/instances/nobody/restart", "", nil, 404},
+		{"restart: unknown", "/instances/nobody/restart", "", nil, 400}, // DF: ArgumentException
 		{"restart: running, same id", "/instances/" + running + "/restart?restartWithNewInstanceId=false", "", nil, 409},
 		{"restart: bad flag", "/instances/" + id + "/restart?restartWithNewInstanceId=perhaps", "", nil, 400},
 		{"rewind: unknown", "/instances/nobody/rewind", "", nil, 404},
@@ -816,14 +816,13 @@ func TestMgmtKeys(t *testing.T) {
 		t.Errorf("start with a host key: %d, want 401", r.Status)
 	}
 
-	// Check-status URLs carry the key only for master-key callers.
+	// Check-status URLs never carry a key; their link token lets every caller use them.
 	starts := []struct {
 		name, url, key string
-		wantCode       bool
 	}{
-		{"http_start, host key", base + "/api/orchestrators/chaining", "h", false},
-		{"http_start, master key", base + "/api/orchestrators/chaining", "m", true},
-		{"management start, master key", api + "/orchestrators/chaining", "m", true},
+		{"http_start, host key", base + "/api/orchestrators/chaining", "h"},
+		{"http_start, master key", base + "/api/orchestrators/chaining", "m"},
+		{"management start, master key", api + "/orchestrators/chaining", "m"},
 	}
 	for _, s := range starts {
 		r := do(t, "POST", s.url, "", "x-functions-key", s.key)
@@ -833,19 +832,15 @@ func TestMgmtKeys(t *testing.T) {
 		m := r.JSON(t)
 		for _, k := range []string{"statusQueryGetUri", "sendEventPostUri", "terminatePostUri", "purgeHistoryDeleteUri", "restartPostUri", "suspendPostUri", "resumePostUri"} {
 			u, _ := m[k].(string)
-			if has := strings.Contains(u, "code=m"); has != s.wantCode || strings.Contains(u, "code=h") {
-				t.Fatalf("%s: %s = %q, want code=m: %v", s.name, k, u, s.wantCode)
+			if strings.Contains(u, "code=") || !strings.Contains(u, "sig=") {
+				t.Fatalf("%s: %s = %q, want a link token and no key", s.name, k, u)
 			}
 		}
 		status := served(m["statusQueryGetUri"].(string))
-		if s.wantCode {
-			// The URL works as handed out.
-			eventually(t, 30*time.Second, "status via the keyed URL", func() (bool, string) {
-				r := do(t, "GET", status, "")
-				return r.Status == http.StatusOK, fmt.Sprint(r.Status)
-			})
-		} else if r := do(t, "GET", status, ""); r.Status != http.StatusUnauthorized {
-			t.Fatalf("%s: keyless status URL answered %d, want 401", s.name, r.Status)
-		}
+		// The URL works as handed out.
+		eventually(t, 30*time.Second, "status via the link", func() (bool, string) {
+			r := do(t, "GET", status, "")
+			return r.Status == http.StatusOK, fmt.Sprint(r.Status)
+		})
 	}
 }

@@ -157,10 +157,11 @@ func TestAsyncHTTPJob(t *testing.T) {
 	}
 	bad := []struct{ query, msg string }{
 		{"", "Empty start date."},
-		{"s=2025-02-01&e=28/02/2025", "Invalid start date format."},
+		{"s=the+first&e=28/02/2025", "Invalid start date format."},
 		{"s=01/02/2025", "Empty end date."},
 		{"s=01/02/2025&e=31/02/2025", "Invalid end date format."},
 		{"s=28/02/2025&e=01/02/2025", "Invalid date range."},
+		{"s=01/02/2025&e=01/02/2025", "Invalid date range."}, // shorter than one day
 	}
 	for _, b := range bad {
 		r := do(t, "GET", base+"/api/submit/query?"+b.query, "")
@@ -168,11 +169,14 @@ func TestAsyncHTTPJob(t *testing.T) {
 			t.Fatalf("?%s: %d %s, want 400 %q", b.query, r.Status, r.Body, b.msg)
 		}
 	}
-	r := do(t, "GET", base+"/api/submit/query?s=01/02/2025&e=28/02/2025", "")
-	if r.Status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s", r.Status, r.Body)
+	r := do(t, "GET", base+"/api/submit/query?s=1/2/2025&e=28+Feb+2025", "") // day first, as the article
+	if r.Status != http.StatusOK {
+		t.Fatalf("submit: %d %s, want 200 as the article", r.Status, r.Body)
 	}
 	uri, _ := r.JSON(t)["statusUri"].(string)
+	if r.Header.Get("Location") != uri {
+		t.Fatalf("Location %q, statusUri %q", r.Header.Get("Location"), uri)
+	}
 	if !strings.HasPrefix(uri, base+"/api/status/") {
 		t.Fatalf("statusUri %q does not point at %s/api/status/", uri, base)
 	}

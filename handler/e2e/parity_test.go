@@ -447,7 +447,7 @@ type fakeToken struct {
 	Value string `json:"value"`
 }
 
-func (f *fakeToken) TokenSourceKind() string                 { return "e2e-fake" }
+func (f *fakeToken) TokenSourceKind() string               { return "e2e-fake" }
 func (f *fakeToken) Token(context.Context) (string, error) { return f.Value, nil }
 
 func init() {

@@ -53,7 +53,7 @@ func TestStrictInput(t *testing.T) {
 			if r.Status != http.StatusBadRequest {
 				t.Fatalf("%s %s %s: %d, want 400 (%s)", c.method, c.path, c.body, r.Status, r.Body)
 			}
-			if msg, _ := r.JSON(t)["error"].(string); !strings.Contains(msg, c.want) {
+			if msg := errorMessage(t, c.path, r); !strings.Contains(msg, c.want) {
 				t.Fatalf("error %q does not say %q", msg, c.want)
 			}
 		})

@@ -190,7 +190,7 @@ func TestMgmtTaskHubAndPoison(t *testing.T) {
 			if r.Status != c.status {
 				t.Fatalf("%s %s: %d, want %d (%s)", c.method, c.path, r.Status, c.status, r.Body)
 			}
-			if msg, _ := r.JSON(t)["error"].(string); msg == "" {
+			if msg, _ := r.JSON(t)["Message"].(string); msg == "" { // DF's error shape
 				t.Fatalf("%s %s: no error message in %s", c.method, c.path, r.Body)
 			}
 		}

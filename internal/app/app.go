@@ -150,6 +150,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		a.Funcs.HTTP[f.Name] = f.Handler(a.Client)
 	}
 	a.Funcs.HTTP[appdef.ManagementFunction] = mgmt.Handler(hub)
+	a.Funcs.HTTP[appdef.LinksFunction] = mgmt.LinksHandler(hub)
 	a.Funcs.HTTP[appdef.MonitorFunction] = monitor.Handler(nil)
 	wake := wakeHandler(hub)
 	for _, f := range meta.Functions {
@@ -240,6 +241,7 @@ func (a *App) RunWorkers(ctx context.Context, opts *runner.PollerOptions) error 
 		defer wg.Done()
 		runner.RunTimers(ctx, a.Meta, a.Funcs, a.log)
 	}()
+	a.enableHandoff(ctx)
 	err := a.Poller(opts).Run(ctx)
 	wg.Wait()
 	return err

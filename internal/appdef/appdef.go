@@ -19,8 +19,14 @@ const (
 	ActivityFunction     = "activity"
 	MaintenanceFunction  = "maintenance"
 	ManagementFunction   = "durable_mgmt"
+	LinksFunction        = "durable_links"
 	MonitorFunction      = "durable_monitor"
 )
+
+// LinksMount is the path (below the route prefix) of the LinksFunction, which serves
+// the URLs of check-status bodies: beside the management API's catch-all route, not
+// below it, so that no router has to choose between the two.
+const LinksMount = "/runtime/webhooks/durabletask-links"
 
 // HTTPFunc is one HTTP-triggered function.
 type HTTPFunc struct {

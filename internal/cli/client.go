@@ -88,13 +88,25 @@ func (c *client) do(ctx context.Context, req request) (*response, error) {
 	return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
 
-// serverMessage is the "error" of the API's JSON error body, or the body itself.
+// serverMessage is what the API's error body says: DF's {"Message"} (with its
+// ExceptionMessage, the specific reason, when there is one) or bare JSON string, an
+// app route's {"error"}, or else the body itself.
 func (r *response) serverMessage() string {
 	var e struct {
-		Error string `json:"error"`
+		Error            string `json:"error"`
+		Message          string `json:"Message"`
+		ExceptionMessage string `json:"ExceptionMessage"`
 	}
-	if json.Unmarshal(r.body, &e) == nil && e.Error != "" {
+	var str string
+	switch {
+	case json.Unmarshal(r.body, &e) == nil && e.ExceptionMessage != "":
+		return e.ExceptionMessage
+	case e.Message != "":
+		return e.Message
+	case e.Error != "":
 		return e.Error
+	case json.Unmarshal(r.body, &str) == nil && str != "":
+		return str
 	}
 	s := strings.TrimSpace(string(r.body))
 	if len(s) > 300 {

@@ -52,6 +52,8 @@ func (h *Hub) HandleActivityBatch(ctx context.Context, body []byte) error {
 	}
 	var failed []*Delivery
 	var firstErr error
+	var local []*Delivery // instances this process runs at once (see local.go)
+	handOff := h.localHandoff()
 	for _, k := range order {
 		env := &Envelope{
 			// Same batch, same id: a redelivered batch's report is recognised.
@@ -59,11 +61,18 @@ func (h *Hub) HandleActivityBatch(ctx context.Context, body []byte) error {
 			TargetExec: k.exec,
 			Events:     groups[k],
 		}
-		if err := h.sendEnvelopes(ctx, k.inst, []*Envelope{env}); err != nil {
+		if err := h.sendEnvelopesTo(ctx, k.inst, []*Envelope{env}, handOff); err != nil {
 			failed = append(failed, &Delivery{Target: k.inst, Envelopes: []*Envelope{env}})
 			if firstErr == nil {
 				firstErr = err
 			}
+		} else if handOff {
+			local = append(local, &Delivery{Target: k.inst, Envelopes: []*Envelope{env}})
+		}
+	}
+	for _, d := range local {
+		if err := h.processHandedOff(ctx, d.Target, d.Envelopes); err != nil {
+			return err
 		}
 	}
 	if len(failed) == 0 {

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"time"
 
@@ -104,4 +105,36 @@ func (h *Hub) recordPoisonedOp(ctx context.Context, id string, due []*inboxRow, 
 		}
 		return
 	}
+}
+
+// enterCareful switches the episode to careful mode when a worker died during an
+// earlier one (the wake-up is a redelivery, or an attempt mark was left): one
+// operation per episode, marked durably before it runs, so an operation that kills
+// the worker every time is recognised and poisoned instead of blocking the entity.
+func (h *Hub) enterCareful(ctx context.Context, e *entityRun) error {
+	st := e.st
+	budget, _ := ctx.Value(carefulKey{}).(*carefulBudget)
+	if st.Attempt == nil && (budget == nil || budget.left <= 0) {
+		return nil
+	}
+	e.limit = 1
+	if budget != nil && budget.left > 0 {
+		budget.left--
+	}
+	r := firstEligible(st, e.due)
+	if r == nil || !runsUserCode(e.book, r.env) {
+		return nil
+	}
+	n := 1
+	if st.Attempt != nil && st.Attempt.Row == r.rk {
+		n = st.Attempt.N + 1
+	}
+	if n <= h.carefulAttempts() {
+		return h.markAttempt(ctx, e.p, st, r.rk, n, e.now)
+	}
+	e.poisonedRow = r.rk
+	e.poisoned = &durable.FailureDetails{ErrorType: PoisonErrorType, ErrorMessage: fmt.Sprintf(
+		"entity %s operation %q was given up on: the worker stopped (crash, kill or timeout) each of the %d times it was applied (maxDequeueCount %d); the entity skipped it and serves later operations",
+		e.id, r.env.Op.Operation, n, h.cfg.MaxDequeueCount)}
+	return nil
 }

@@ -6,11 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"runtime/debug"
 	"time"
 
 	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/internal/entityexec"
 	"github.com/durablego/durablefunctions/internal/history"
 	"github.com/durablego/durablefunctions/internal/storage"
 )
@@ -172,6 +171,9 @@ const workPerDelivery = 256
 
 func (o *outgoing) empty() bool { return len(o.order) == 0 && len(o.work) == 0 }
 
+// entityEpisode runs one load-apply-commit-deliver cycle of an entity. The first try
+// guesses that senders it has no mark for are new (which costs no read); a conflict
+// after such a guess redoes the episode with the marks read.
 func (h *Hub) entityEpisode(ctx context.Context, id string) (bool, error) {
 	eid, err := durable.ParseEntityID(id)
 	if err != nil {
@@ -186,76 +188,119 @@ func (h *Hub) entityEpisode(ctx context.Context, id string) (bool, error) {
 	return more, err
 }
 
+// entityRun is one entity episode in progress: what was loaded, the marks it decides
+// duplicates with, and what its commit will hold. The episode's steps (load, careful
+// mode, apply operations, build the commit, commit, deliver) all work on this value.
+type entityRun struct {
+	id  string
+	p   *partition
+	due []*inboxRow
+	now time.Time
+	st  *entityState
+	// storedState is the state as the checkpoint holds it (perhaps a reference to
+	// payload rows); loadedState is it read back, to tell whether it changed.
+	storedState, loadedState json.RawMessage
+	fn                       durable.Entity
+	known                    bool
+	limit                    int // rows plus mark writes the commit may hold
+	readMarks                bool
+	book                     *markBook
+
+	consumed []string
+	out      outgoing
+	more     bool
+	// poisoned fails the operation in poisonedRow without running it (careful mode).
+	poisoned    *durable.FailureDetails
+	poisonedRow string
+}
+
 // entityEpisodeOnce runs one entity episode. With readMarks, it reads the mark rows of
 // the senders it applies instead of guessing they are new; guessed reports that the
 // commit inserted marks for senders it took for new (a conflict may then mean one was
 // not).
 func (h *Hub) entityEpisodeOnce(ctx context.Context, id string, eid durable.EntityID, readMarks bool) (more, guessed bool, err error) {
+	e, err := h.loadEntityRun(ctx, id, eid, readMarks)
+	if err != nil || e == nil {
+		return false, false, err
+	}
+	if err := h.enterCareful(ctx, e); err != nil {
+		return false, false, err
+	}
+	h.applyDueOps(e)
+	ops, obRows, guessed, err := h.buildEntityCommit(ctx, e)
+	if err != nil {
+		return false, false, err
+	}
+	if err := h.commitBatch(ctx, e.p.pk, ops); err != nil {
+		var be *storage.BatchError
+		if errors.As(err, &be) && be.Index == 0 {
+			guessed = false // the checkpoint itself lost: another worker committed
+		}
+		return false, guessed, err
+	}
+	crashPoint(FaultAfterCommit)
+	if isRef(e.storedState) && !bytes.Equal(e.storedState, e.st.State) {
+		h.deletePayload(ctx, e.storedState) // the old state's rows are garbage now
+	}
+	if e.poisoned != nil {
+		h.recordPoisonedOp(ctx, id, e.due, e.poisonedRow, e.poisoned)
+	}
+	if err := h.deliverOutbox(ctx, e.p.pk, obRows); err != nil {
+		// Committed: the outbox is delivered by whoever loads the instance next.
+		return false, false, err
+	}
+	// Several rows at once means a burst: look again at once instead of waiting for a
+	// (coalesced, possibly delayed) wake-up.
+	return e.more || len(e.consumed) > 1, false, nil
+}
+
+// loadEntityRun reads the entity and its due inbox rows, with large values read back
+// in, and (with readMarks) the marks of the senders it may apply. It returns nil when
+// nothing is due.
+func (h *Hub) loadEntityRun(ctx context.Context, id string, eid durable.EntityID, readMarks bool) (*entityRun, error) {
 	p, due, now, err := h.beginEpisode(ctx, id)
 	if err != nil || len(due) == 0 {
-		return false, false, err
+		return nil, err
 	}
 	st, err := decodeEntity(eid, p.checkpoint)
 	if err != nil {
-		return false, false, err
+		return nil, err
 	}
 	if !st.exists {
 		st.Created = now
 		st.MarksSwept = now // no mark rows to walk yet
 	}
-	storedState := st.State
+	e := &entityRun{id: id, p: p, due: due, now: now, st: st, storedState: st.State, readMarks: readMarks}
 	if st.HasState {
 		if st.State, err = h.internalize(ctx, st.State); err != nil {
-			return false, false, err
+			return nil, err
 		}
 	}
-	loadedState := st.State
+	e.loadedState = st.State
 	for _, r := range due {
 		if r.env.Op != nil {
 			if r.env.Op.Input, err = h.internalize(ctx, r.env.Op.Input); err != nil {
-				return false, false, err
+				return nil, err
 			}
 		}
 	}
-	fn, known := h.cfg.Registry.Entity(eid.Name)
-	limit := min(h.cfg.MaxInboxPerEpisode, maxEntityBatch)
-	book := newMarkBook(st.Recent, st.Legacy, nil)
+	e.fn, e.known = h.cfg.Registry.Entity(eid.Name)
+	e.limit = min(h.cfg.MaxInboxPerEpisode, maxEntityBatch)
+	e.book = newMarkBook(st.Recent, st.Legacy, nil)
 	if readMarks {
-		if book.read, err = h.readMarks(ctx, p.pk, uncertainSenders(book, st, due, limit)); err != nil {
-			return false, false, err
+		if e.book.read, err = h.readMarks(ctx, p.pk, uncertainSenders(e.book, st, due, e.limit)); err != nil {
+			return nil, err
 		}
 	}
+	return e, nil
+}
 
-	var out outgoing
-	var consumed []string
+// applyDueOps applies the due rows in arrival order within the commit budget: rows of
+// senders other than a lock holder wait, duplicates are consumed without effect, and
+// an unlock lets the held-back rows in.
+func (h *Hub) applyDueOps(e *entityRun) {
+	st, book, due := e.st, e.book, e.due
 	done := make([]bool, len(due))
-	// Careful mode, after a worker died in the middle of an episode of this entity (the
-	// wake-up is a redelivery, or an attempt mark is left): apply one operation per
-	// episode and mark it durably before running it, so an operation that kills the
-	// worker every time is recognised and poisoned instead of blocking the entity.
-	var poisoned *durable.FailureDetails
-	poisonedRow := ""
-	budget, _ := ctx.Value(carefulKey{}).(*carefulBudget)
-	if st.Attempt != nil || budget != nil && budget.left > 0 {
-		limit = 1
-		if budget != nil && budget.left > 0 {
-			budget.left--
-		}
-		if r := firstEligible(st, due); r != nil && runsUserCode(book, r.env) {
-			n := 1
-			if st.Attempt != nil && st.Attempt.Row == r.rk {
-				n = st.Attempt.N + 1
-			}
-			if n > h.carefulAttempts() {
-				poisonedRow = r.rk
-				poisoned = &durable.FailureDetails{ErrorType: PoisonErrorType, ErrorMessage: fmt.Sprintf(
-					"entity %s operation %q was given up on: the worker stopped (crash, kill or timeout) each of the %d times it was applied (maxDequeueCount %d); the entity skipped it and serves later operations",
-					id, r.env.Op.Operation, n, h.cfg.MaxDequeueCount)}
-			} else if err := h.markAttempt(ctx, p, st, r.rk, n, now); err != nil {
-				return false, false, err
-			}
-		}
-	}
 	for i := 0; i < len(due); i++ {
 		if done[i] {
 			continue
@@ -271,105 +316,98 @@ func (h *Hub) entityEpisodeOnce(ctx context.Context, id string, eid durable.Enti
 		if sequenced && book.adds(env.Sender) {
 			cost = 2
 		}
-		full := len(consumed) > 0 && (len(consumed)+len(book.order)+cost > limit || out.pending > 500)
-		if full || (readMarks && sequenced && book.uncertain(env.Sender)) {
-			more = true
+		full := len(e.consumed) > 0 && (len(e.consumed)+len(book.order)+cost > e.limit || e.out.pending > 500)
+		if full || (e.readMarks && sequenced && book.uncertain(env.Sender)) {
+			e.more = true
 			break
 		}
 		done[i] = true
-		consumed = append(consumed, due[i].rk)
-		if sequenced && !book.admit(env.Sender, env.Seq, now) {
+		e.consumed = append(e.consumed, due[i].rk)
+		if sequenced && !book.admit(env.Sender, env.Seq, e.now) {
 			continue // duplicate delivery
 		}
 		if env.Op == nil {
-			h.log.Warn("entity message without operation dropped", "entity", id, "message", env.ID)
+			h.log.Warn("entity message without operation dropped", "entity", e.id, "message", env.ID)
 			continue
 		}
 		var poison *durable.FailureDetails
-		if due[i].rk == poisonedRow {
-			poison = poisoned
+		if due[i].rk == e.poisonedRow {
+			poison = e.poisoned
 		}
-		unlocked := h.applyEntityOp(st, env, fn, known, poison, &out, now)
-		if unlocked {
+		if h.applyEntityOp(st, env, e.fn, e.known, poison, &e.out, e.now) {
 			i = -1 // an unlock lets held-back messages in: rescan in arrival order
 		}
 	}
-	if len(due) > len(consumed) && st.Lock == nil {
-		more = true
+	if len(due) > len(e.consumed) && st.Lock == nil {
+		e.more = true
 	}
+}
 
-	if st.HasState && isRef(storedState) && bytes.Equal(st.State, loadedState) {
-		st.State = storedState // unchanged: its rows are there, nothing to write or check
-	} else if st.HasState {
-		if st.State, err = h.externalize(ctx, p.pk, st.State); err != nil {
-			return false, false, err
+// buildEntityCommit assembles the episode's one transaction: the checkpoint under its
+// ETag (or an insert), the consumed rows' deletes, the senders' mark writes (and old
+// marks migrated, as room allows) and the outbox. Large values go out of line first.
+// guessed reports mark inserts for senders taken for new.
+func (h *Hub) buildEntityCommit(ctx context.Context, e *entityRun) (ops []storage.Op, obRows []*storage.Row, guessed bool, err error) {
+	st, pk := e.st, e.p.pk
+	if err := h.externalizeEntity(ctx, e); err != nil {
+		return nil, nil, false, err
+	}
+	if !e.out.empty() {
+		if obRows, err = outboxRows(pk, MessageID(e.id, st.NextSeq), e.out.deliveries()); err != nil {
+			return nil, nil, false, err
 		}
 	}
-	for _, tgt := range out.order {
-		for _, e := range out.byTgt[tgt] {
-			if e.Op != nil {
-				if e.Op.Input, err = h.externalize(ctx, p.pk, e.Op.Input); err != nil {
-					return false, false, err
-				}
-			}
-			if err := h.externalizeEvents(ctx, p.pk, e.Events); err != nil {
-				return false, false, err
-			}
-		}
+	if !e.readMarks {
+		h.retireMarks(ctx, pk, st, e.now)
 	}
-	var obRows []*storage.Row
-	if !out.empty() {
-		obRows, err = outboxRows(p.pk, MessageID(id, st.NextSeq), out.deliveries())
-		if err != nil {
-			return false, false, err
-		}
-	}
-	if !readMarks {
-		h.retireMarks(ctx, p.pk, st, now)
-	}
-	migrate := min(maxMarkMigrations, storage.MaxBatchOps-1-len(consumed)-len(book.order)-len(obRows))
-	markOps := book.commitOps(p.pk, now, max(migrate, 0))
-	guessed = book.optimistic()
+	migrate := min(maxMarkMigrations, storage.MaxBatchOps-1-len(e.consumed)-len(e.book.order)-len(obRows))
+	markOps := e.book.commitOps(pk, e.now, max(migrate, 0))
+	guessed = e.book.optimistic()
 
 	st.Attempt = nil // whatever was attempted finished (or was poisoned) in this episode
-	ops := make([]storage.Op, 0, 1+len(consumed)+len(markOps)+len(obRows))
-	cp, err := st.row(p.pk, now)
+	cp, err := st.row(pk, e.now)
 	if err != nil {
-		return false, false, err
+		return nil, nil, false, err
 	}
+	ops = make([]storage.Op, 0, 1+len(e.consumed)+len(markOps)+len(obRows))
 	if st.exists {
 		ops = append(ops, storage.Op{Kind: storage.OpReplace, Row: cp, ETag: st.etag})
 	} else {
 		ops = append(ops, storage.Op{Kind: storage.OpInsert, Row: cp})
 	}
-	for _, rk := range consumed {
-		ops = append(ops, storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: p.pk, RowKey: rk}})
-	}
+	ops = append(ops, deleteOps(pk, e.consumed)...)
 	ops = append(ops, markOps...)
 	for _, r := range obRows {
 		ops = append(ops, storage.Op{Kind: storage.OpInsert, Row: r})
 	}
-	if err := h.commitBatch(ctx, p.pk, ops); err != nil {
-		var be *storage.BatchError
-		if errors.As(err, &be) && be.Index == 0 {
-			guessed = false // the checkpoint itself lost: another worker committed
+	return ops, obRows, guessed, nil
+}
+
+// externalizeEntity moves a large state and large message values out of line. An
+// unchanged state that was stored out of line keeps its reference (nothing to write).
+func (h *Hub) externalizeEntity(ctx context.Context, e *entityRun) error {
+	st, pk := e.st, e.p.pk
+	var err error
+	if st.HasState && isRef(e.storedState) && bytes.Equal(st.State, e.loadedState) {
+		st.State = e.storedState
+	} else if st.HasState {
+		if st.State, err = h.externalize(ctx, pk, st.State); err != nil {
+			return err
 		}
-		return false, guessed, err
 	}
-	crashPoint(FaultAfterCommit)
-	if isRef(storedState) && !bytes.Equal(storedState, st.State) {
-		h.deletePayload(ctx, storedState) // the old state's rows are garbage now
+	for _, tgt := range e.out.order {
+		for _, env := range e.out.byTgt[tgt] {
+			if env.Op != nil {
+				if env.Op.Input, err = h.externalize(ctx, pk, env.Op.Input); err != nil {
+					return err
+				}
+			}
+			if err := h.externalizeEvents(ctx, pk, env.Events); err != nil {
+				return err
+			}
+		}
 	}
-	if poisoned != nil {
-		h.recordPoisonedOp(ctx, id, due, poisonedRow, poisoned)
-	}
-	if err := h.deliverOutbox(ctx, p.pk, obRows); err != nil {
-		// Committed: the outbox is delivered by whoever loads the instance next.
-		return false, false, err
-	}
-	// Several rows at once means a burst: look again at once instead of waiting for a
-	// (coalesced, possibly delayed) wake-up.
-	return more || len(consumed) > 1, false, nil
+	return nil
 }
 
 // uncertainSenders lists the senders of the first rows an episode may apply whose
@@ -443,25 +481,10 @@ func (h *Hub) applyEntityOp(st *entityState, env *Envelope, fn durable.Entity, k
 		failure = poison
 		st.Modified = now
 	case !known:
-		failure = &durable.FailureDetails{ErrorType: "UnknownEntity", ErrorMessage: fmt.Sprintf("no entity function named %q", st.ID.Name)}
+		_, failure = h.runEntityOp(st, op, nil, now, send) // fails as an unknown entity
 	default:
 		crashOn("operation", op.Operation, 0)
-		ec := &entityContext{st: st, op: op, id: st.ID, log: h.log.With("entity", self, "operation", op.Operation), now: now}
-		savedState, savedHas := st.State, st.HasState
-		err := runEntity(fn, ec)
-		if err != nil {
-			st.State, st.HasState = savedState, savedHas
-			failure = &durable.FailureDetails{ErrorType: durable.ErrorType(err), ErrorMessage: err.Error()}
-			var pe *panicError
-			if errors.As(err, &pe) {
-				failure.ErrorType, failure.StackTrace = "panic", pe.stack
-			}
-		} else {
-			result = ec.result
-			for _, s := range ec.signals {
-				send(s.target, s.env)
-			}
-		}
+		result, failure = h.runEntityOp(st, op, fn, now, send)
 		st.Modified = now
 	}
 	if failure != nil && op.Kind == OpSignal {
@@ -479,97 +502,28 @@ func (h *Hub) applyEntityOp(st *entityState, env *Envelope, fn durable.Entity, k
 	return false
 }
 
-type panicError struct {
-	msg   string
-	stack string
-}
-
-func (e *panicError) Error() string { return e.msg }
-
-func runEntity(fn durable.Entity, ec *entityContext) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &panicError{msg: fmt.Sprintf("entity operation panicked: %v", r), stack: string(debug.Stack())}
+// runEntityOp runs one signal or call on st with the shared pure executor (package
+// entityexec, which durabletest uses too), keeps the state it leaves, and sends the
+// messages the operation sent, in order. Ids of orchestrations started without one
+// come from the entity's message sequence, so a re-run operation starts the same
+// instance.
+func (h *Hub) runEntityOp(st *entityState, op *EntityOp, fn durable.Entity, now time.Time, send func(string, *Envelope)) (json.RawMessage, *durable.FailureDetails) {
+	self := st.ID.String()
+	res := entityexec.Execute(fn, &entityexec.Operation{
+		ID: st.ID, Name: op.Operation, Input: op.Input, State: st.State, HasState: st.HasState,
+		Logger:        h.log.With("entity", self, "operation", op.Operation),
+		NewInstanceID: func(n int) string { return durableUUID(self, st.NextSeq+int64(n)+1) },
+	})
+	st.State, st.HasState = res.State, res.HasState
+	for _, s := range res.Sends {
+		switch s.Kind {
+		case entityexec.SendSignal:
+			send(s.Entity.String(), &Envelope{Origin: self, DueAt: s.At, Op: &EntityOp{Kind: OpSignal, Operation: s.Operation, Input: s.Input}})
+		case entityexec.SendStart:
+			send(s.InstanceID, &Envelope{Events: []history.Event{{
+				Type: history.ExecutionStarted, ID: -1, Timestamp: now, Name: s.Orchestrator, Input: s.Input, InstanceID: s.InstanceID,
+			}}})
 		}
-	}()
-	return fn(ec)
-}
-
-type pendingSignal struct {
-	target string
-	env    *Envelope
-}
-
-// entityContext implements durable.EntityContext over an entityState.
-type entityContext struct {
-	st      *entityState
-	op      *EntityOp
-	id      durable.EntityID
-	log     *slog.Logger
-	now     time.Time
-	result  json.RawMessage
-	signals []pendingSignal
-}
-
-func (c *entityContext) ID() durable.EntityID { return c.id }
-func (c *entityContext) Operation() string    { return c.op.Operation }
-func (c *entityContext) Logger() *slog.Logger { return c.log }
-func (c *entityContext) HasState() bool       { return c.st.HasState }
-func (c *entityContext) GetInput(v any) error { return durable.Unmarshal(c.op.Input, v) }
-func (c *entityContext) DeleteState()         { c.st.State, c.st.HasState = nil, false }
-func (c *entityContext) GetState(v any) error {
-	if !c.st.HasState {
-		return nil
 	}
-	return json.Unmarshal(c.st.State, v)
-}
-
-func (c *entityContext) SetState(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("entity state is not JSON-serialisable: %w", err)
-	}
-	c.st.State, c.st.HasState = b, true
-	return nil
-}
-
-func (c *entityContext) SetResult(v any) error {
-	b, err := durable.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("entity result is not JSON-serialisable: %w", err)
-	}
-	c.result = b
-	return nil
-}
-
-func (c *entityContext) SignalEntity(id durable.EntityID, operation string, input any) {
-	c.SignalEntityAt(id, operation, input, time.Time{})
-}
-
-func (c *entityContext) SignalEntityAt(id durable.EntityID, operation string, input any, at time.Time) {
-	in, err := durable.Marshal(input)
-	if err != nil {
-		c.log.Error("signal input is not JSON-serialisable; signal dropped", "target", id.String(), "err", err)
-		return
-	}
-	id = durable.NewEntityID(id.Name, id.Key)
-	c.signals = append(c.signals, pendingSignal{target: id.String(), env: &Envelope{
-		Origin: c.id.String(), DueAt: at.UTC(),
-		Op: &EntityOp{Kind: OpSignal, Operation: operation, Input: in},
-	}})
-}
-
-func (c *entityContext) StartNewOrchestration(name string, input any, instanceID string) string {
-	if instanceID == "" {
-		instanceID = durableUUID(c.id.String(), c.st.NextSeq+int64(len(c.signals))+1)
-	}
-	in, err := durable.Marshal(input)
-	if err != nil {
-		c.log.Error("orchestration input is not JSON-serialisable; start dropped", "err", err)
-		return instanceID
-	}
-	c.signals = append(c.signals, pendingSignal{target: instanceID, env: &Envelope{
-		Events: []history.Event{{Type: history.ExecutionStarted, ID: -1, Timestamp: c.now, Name: name, Input: in, InstanceID: instanceID}},
-	}})
-	return instanceID
+	return res.Result, res.Failure
 }

@@ -87,6 +87,8 @@ type Hub struct {
 	wakes map[string]*wakeState
 
 	payloads payloadCache
+	local    localState   // episodes handed off in this process (see local.go)
+	sessions sessionCache // partitions as this process last committed them (session.go)
 
 	smu    sync.Mutex
 	secret []byte // of idempotent instance ids, once known
@@ -119,7 +121,15 @@ const (
 	wakeMargin    = 25 * time.Millisecond
 )
 
-type flight struct{ dirty bool }
+// flight is an instance this process is running episodes of. dirty asks the loop
+// for another episode; handed holds inbox rows this process wrote meanwhile and
+// handed to the loop (see session.go), and reread says someone else may have
+// written too, so the next episode must read the partition.
+type flight struct {
+	dirty  bool
+	reread bool
+	handed []*inboxRow
+}
 
 // InstancesTableName is the table that holds every instance partition of a hub.
 func InstancesTableName(hub string) string { return hub + "Instances" }
@@ -259,6 +269,7 @@ func (h *Hub) instanceQueue(ctx context.Context, id string) (storage.Queue, erro
 
 // wake enqueues a wake-up for instance id, delayed until due (zero = now).
 func (h *Hub) wake(ctx context.Context, id string, due time.Time) error {
+	h.sessions.drop(id) // a row was written, or someone wants the instance read
 	q, err := h.instanceQueue(ctx, id)
 	if err != nil {
 		return err
@@ -275,7 +286,7 @@ func (h *Hub) wake(ctx context.Context, id string, due time.Time) error {
 		// fails, its own message is retried, which reads the row too.
 		h.fmu.Lock()
 		if f := h.inflight[id]; f != nil {
-			f.dirty = true
+			f.dirty, f.reread = true, true
 			h.fmu.Unlock()
 			return nil
 		}
@@ -329,6 +340,7 @@ func (h *Hub) HandleWakeUp(ctx context.Context, body []byte) error {
 	if err := json.Unmarshal(body, &w); err != nil || w.Instance == "" {
 		return fmt.Errorf("%w: not a wake-up message: %.100q", ErrBadMessage, body)
 	}
+	h.sessions.drop(w.Instance) // the sender may have written rows this process has not seen
 	if !w.DueAt.IsZero() && w.DueAt.Sub(h.now()) > time.Minute {
 		// A timer further away than one queue delay: hop.
 		return h.wake(ctx, w.Instance, w.DueAt)
@@ -384,6 +396,11 @@ func (h *Hub) Process(ctx context.Context, id string) error {
 	h.fmu.Lock()
 	if f := h.inflight[id]; f != nil {
 		f.dirty = true
+		if hd := handedRows(ctx, id); hd != nil {
+			f.handed = append(f.handed, hd...)
+		} else {
+			f.reread = true
+		}
 		h.fmu.Unlock()
 		return nil
 	}
@@ -433,7 +450,13 @@ func (h *Hub) Process(ctx context.Context, id string) error {
 			h.wmu.Unlock()
 			return nil
 		}
-		f.dirty = false
+		// Another episode: from the session if the only news is rows this process
+		// handed over, else from storage.
+		ctx = withoutHanded(ctx)
+		if !more && !f.reread && len(f.handed) > 0 {
+			ctx = context.WithValue(ctx, handedKey{}, &handed{id: id, rows: f.handed})
+		}
+		f.dirty, f.reread, f.handed = false, false, nil
 		h.fmu.Unlock()
 	}
 }

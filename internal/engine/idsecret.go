@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -81,5 +82,5 @@ func IdempotentInstanceID(secret []byte, orchestrator, key string) string {
 	copy(u[:], m.Sum(nil))
 	u[6] = u[6]&0x0f | 0x80 // version 8: custom (RFC 9562)
 	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
-	return u.String()
+	return hex.EncodeToString(u[:])
 }

@@ -86,7 +86,7 @@ func (h *Hub) StartOrchestrationWith(ctx context.Context, name, instanceID strin
 }
 
 // StartOrchestration creates an instance and queues its start: one batch (checkpoint
-// + inbox row) and one wake-up. An empty instanceID gets a fresh UUID.
+// + inbox row) and one wake-up. An empty instanceID gets a fresh one (NewInstanceID).
 func (h *Hub) StartOrchestration(ctx context.Context, name, instanceID string, input json.RawMessage) (string, error) {
 	return h.startOrchestration(ctx, name, instanceID, input, "")
 }
@@ -99,7 +99,7 @@ func (h *Hub) startOrchestration(ctx context.Context, name, instanceID string, i
 		return "", fmt.Errorf("%w %q", ErrUnknownOrchestrator, name)
 	}
 	if instanceID == "" {
-		instanceID = uuid.NewString()
+		instanceID = NewInstanceID()
 	}
 	if err := ValidateInstanceID(instanceID); err != nil {
 		return "", err
@@ -121,7 +121,7 @@ func (h *Hub) startOrchestration(ctx context.Context, name, instanceID string, i
 	}
 	// Optimistically create: the common case (a new id) costs one batch; only when the
 	// id exists do we read it to decide between a restart and a conflict.
-	var prev *storage.Row
+	var prev, created *storage.Row
 	for attempt := 0; ; attempt++ {
 		st, err := decodeOrch(instanceID, prev)
 		if err != nil {
@@ -146,8 +146,11 @@ func (h *Hub) startOrchestration(ctx context.Context, name, instanceID string, i
 		if st.exists {
 			ops[0] = storage.Op{Kind: storage.OpReplace, Row: cpRow, ETag: st.etag}
 		}
-		err = h.instances.Batch(ctx, pk, ops)
+		etags, err := storage.BatchETags(ctx, h.instances, pk, ops)
 		if err == nil {
+			if !st.exists && len(etags) > 0 && etags[0] != "" {
+				created = &storage.Row{PartitionKey: pk, RowKey: checkpointRK, ETag: etags[0], Props: cpRow.Props}
+			}
 			break
 		}
 		if !errors.Is(err, storage.ErrConflict) || attempt >= 2 {
@@ -163,7 +166,12 @@ func (h *Hub) startOrchestration(ctx context.Context, name, instanceID string, i
 			return "", err
 		}
 	}
-	return instanceID, h.wake(ctx, instanceID, time.Time{})
+	if created != nil && h.localHandoff() {
+		// A new instance's partition is what this batch wrote: its first episode,
+		// handed off below, need not read it (see session.go).
+		h.sessions.keep(instanceID, &partition{pk: pk, checkpoint: created})
+	}
+	return instanceID, h.wakeOrHandOff(ctx, instanceID, env)
 }
 
 // InstanceStatus is what status queries return.

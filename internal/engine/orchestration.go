@@ -209,6 +209,34 @@ func historyRows(pk, exec string, first int64, events []history.Event) ([]*stora
 	return rows, flush()
 }
 
+// orchEpisode is one orchestration episode in progress: what was loaded, the inbox
+// rows it chose, the replay's result and what its commit will hold. The episode is
+// split into steps (choose rows, prepare the execution, replay, record the result,
+// plan deliveries, build the commit) that all work on this one value.
+type orchEpisode struct {
+	id  string
+	p   *partition
+	due []*inboxRow
+	now time.Time
+	st  *orchState
+
+	consumed  []string        // inbox rows the commit deletes
+	newEvents []history.Event // what the rows carry, for the replay
+	start     *history.Event  // a new execution's start, if one was accepted
+	past      []history.Event // the running execution's history
+	garbage   []storage.Op    // deletes of stale history rows, within a small budget
+	more      bool            // rows were left for another episode
+	held      bool            // rows skipped while suspended: look again once resumed
+	suspended bool
+
+	res *replay.Result
+	out outgoing
+
+	hrows []*storage.Row // the history rows the commit adds
+}
+
+// orchestrationEpisode runs one load-apply-commit-deliver cycle of an orchestration;
+// more reports that it should run again soon (rows were left, or a burst is going on).
 func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error) {
 	p, due, now, err := h.beginEpisode(ctx, id)
 	if err != nil || len(due) == 0 {
@@ -218,152 +246,217 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 	if err != nil {
 		return false, err
 	}
+	e := &orchEpisode{id: id, p: p, due: due, now: now, st: st, suspended: st.Status == durable.StatusSuspended}
+	h.chooseOrchRows(e)
+	if len(e.consumed) == 0 {
+		return e.more, nil
+	}
+	if done, err := h.prepareExecution(ctx, e); done || err != nil {
+		return e.more, err
+	}
+	if done, err := h.replayOrch(ctx, e); done || err != nil {
+		return false, err
+	}
+	if err := h.externalizeOrchResult(ctx, e); err != nil {
+		return false, h.failTooLarge(ctx, p, st, e.consumed, err)
+	}
+	e.recordResult()
+	if err := h.planOrchDeliveries(ctx, e); err != nil {
+		return false, err
+	}
+	ops, obRows, err := h.buildOrchCommit(e)
+	if err != nil {
+		return false, h.failTooLarge(ctx, p, st, e.consumed, err)
+	}
+	etag, err := h.commitBatchETag(ctx, p.pk, ops)
+	if err != nil {
+		return false, err
+	}
+	crashPoint(FaultAfterCommit)
+	if err := h.deliverOutbox(ctx, p.pk, obRows); err != nil {
+		return false, err
+	}
+	h.keepOrchSession(e, ops[0].Row, etag, e.hrows, e.garbage)
+	return e.more || len(e.consumed) > 1 || (e.held && st.Status != durable.StatusSuspended), nil
+}
 
-	// Pick the rows of this episode and turn them into history events.
-	var consumed []string
-	var newEvents []history.Event
-	var start *history.Event
-	more := false
-	suspended := st.Status == durable.StatusSuspended
-	held := false // rows skipped while suspended: look again once resumed
-	for _, r := range due {
-		if len(consumed) >= min(h.cfg.MaxInboxPerEpisode, maxOrchestrationBatch) {
-			more = true
-			break
+// chooseOrchRows picks the inbox rows of this episode, within the commit budget, and
+// turns them into history events. It drops duplicates (per-sender sequence marks),
+// events for executions that no longer run, and starts the instance does not accept;
+// a suspended instance takes only the rows that could end its suspension, and one
+// episode takes at most one execution start.
+func (h *Hub) chooseOrchRows(e *orchEpisode) {
+	st := e.st
+	for _, r := range e.due {
+		if len(e.consumed) >= min(h.cfg.MaxInboxPerEpisode, maxOrchestrationBatch) {
+			e.more = true
+			return
 		}
 		env := r.env
-		if suspended && !releasesSuspension(env) {
-			held = true
+		if e.suspended && !releasesSuspension(env) {
+			e.held = true
 			continue // held until resumed
 		}
-		if start != nil && containsStart(env) {
-			more = true // one execution start per episode
-			break
+		if e.start != nil && containsStart(env) {
+			e.more = true // one execution start per episode
+			return
 		}
-		consumed = append(consumed, r.rk)
+		e.consumed = append(e.consumed, r.rk)
 		if env.Seq > 0 && env.Sender != "" {
 			if m, ok := st.Seqs[env.Sender]; ok && env.Seq <= m.Seq {
 				continue
 			}
-			st.Seqs[env.Sender] = seqMark{Seq: env.Seq, At: now}
+			st.Seqs[env.Sender] = seqMark{Seq: env.Seq, At: e.now}
 		}
-		for i := range env.Events {
-			ev := env.Events[i]
-			if ev.Type == history.ExecutionStarted {
-				if st.acceptsStart(ev.ExecutionID) {
-					start = &ev
-				} else {
-					h.log.Debug("duplicate or conflicting start dropped", "instance", id, "execution", ev.ExecutionID)
-				}
-				continue
-			}
-			targetExec := st.ExecutionID
-			if start != nil {
-				targetExec = start.ExecutionID
-			}
-			if env.TargetExec != "" && env.TargetExec != targetExec {
-				continue // meant for an execution that no longer runs
-			}
-			newEvents = append(newEvents, ev)
-		}
+		h.takeEvents(e, env)
 	}
-	if len(consumed) == 0 {
-		return more, nil
-	}
+}
 
-	ops := []storage.Op{}
-	var past []history.Event
-	if start != nil {
-		if start.ExecutionID == "" {
-			start.ExecutionID = durableUUID(id+"|start", now.UnixNano())
-		}
-		start.InstanceID = id
-		// The previous execution's history is garbage now; deleted below as space allows.
-		for _, r := range p.history {
-			if len(ops) < 10 {
-				ops = append(ops, storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: p.pk, RowKey: r.RowKey}})
+// takeEvents adds the events of one admitted message to the episode.
+func (h *Hub) takeEvents(e *orchEpisode, env *Envelope) {
+	for i := range env.Events {
+		ev := env.Events[i]
+		if ev.Type == history.ExecutionStarted {
+			if e.st.acceptsStart(ev.ExecutionID) {
+				e.start = &ev
+			} else {
+				h.log.Debug("duplicate or conflicting start dropped", "instance", e.id, "execution", ev.ExecutionID)
 			}
+			continue
 		}
-		if !st.exists {
-			st.Created = now
+		targetExec := e.st.ExecutionID
+		if e.start != nil {
+			targetExec = e.start.ExecutionID
 		}
-		st.Name = start.Name
-		st.ExecutionID = start.ExecutionID
-		st.Input = start.Input
-		st.Output, st.Failure, st.CustomStatus = nil, nil, nil
-		st.Parent = start.Parent
-		st.Version = start.Version
-		st.HistRows = 0
-		st.Status = durable.StatusRunning
-		newEvents = append([]history.Event{*start}, newEvents...)
-	} else {
-		if !st.exists || st.Status == durable.StatusPending {
-			// Messages for an instance that never started (or whose start is still
-			// in flight): keep them for the start to find.
-			if !st.exists && !hasStartPending(due) {
-				h.log.Warn("messages for unknown instance dropped", "instance", id, "count", len(consumed))
-				// Their large values were copied here on delivery: they go too.
-				payloads := map[string]int{}
-				for _, r := range due[:len(consumed)] {
-					envelopePayloads(p.pk, []*Envelope{r.env}, payloads)
-				}
-				return false, h.deleteRows(ctx, p.pk, append(deleteOps(p.pk, consumed), payloadDeleteOps(p.pk, payloads)...))
-			}
-			return false, nil
+		if env.TargetExec != "" && env.TargetExec != targetExec {
+			continue // meant for an execution that no longer runs
 		}
-		var stale []*storage.Row
-		past, stale, err = historyEvents(p, st.ExecutionID)
-		if err != nil {
-			return false, err
-		}
-		for _, r := range stale {
-			if len(ops) < 10 {
-				ops = append(ops, storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: p.pk, RowKey: r.RowKey}})
-			}
-		}
-		if (st.Status.IsTerminal() || st.Status == durable.StatusContinuedAsNew) && !rewinds(st, newEvents) {
-			// Late messages for a finished execution: consume them, change nothing else.
-			return more, h.commitOnlyConsumed(ctx, p.pk, st, consumed, ops)
-		}
+		e.newEvents = append(e.newEvents, ev)
 	}
-	newEvents = append([]history.Event{{Type: history.OrchestratorStarted, ID: -1, Timestamp: now}}, newEvents...)
-	if err := h.internalizeEvents(ctx, past); err != nil {
-		return false, err
-	}
-	if err := h.internalizeEvents(ctx, newEvents); err != nil {
-		return false, err
-	}
+}
 
-	var res *replay.Result
+// prepareExecution sets up the execution the events go to: a new one for an accepted
+// start, else the running one with its history. done reports that the episode ended
+// here: its rows wait for a start still in flight, were dropped (an unknown
+// instance), or were consumed without effect (a finished execution).
+func (h *Hub) prepareExecution(ctx context.Context, e *orchEpisode) (done bool, err error) {
+	st, p := e.st, e.p
+	if e.start != nil {
+		e.beginExecution()
+		return false, nil
+	}
+	if !st.exists || st.Status == durable.StatusPending {
+		e.more = false
+		// Messages for an instance that never started (or whose start is still in
+		// flight): keep them for the start to find.
+		if st.exists || hasStartPending(e.due) {
+			return true, nil
+		}
+		h.log.Warn("messages for unknown instance dropped", "instance", e.id, "count", len(e.consumed))
+		// Their large values were copied here on delivery: they go too.
+		payloads := map[string]int{}
+		for _, r := range e.due[:len(e.consumed)] {
+			envelopePayloads(p.pk, []*Envelope{r.env}, payloads)
+		}
+		return true, h.deleteRows(ctx, p.pk, append(deleteOps(p.pk, e.consumed), payloadDeleteOps(p.pk, payloads)...))
+	}
+	var stale []*storage.Row
+	if e.past, stale, err = historyEvents(p, st.ExecutionID); err != nil {
+		return true, err
+	}
+	e.collectGarbage(stale)
+	if (st.Status.IsTerminal() || st.Status == durable.StatusContinuedAsNew) && !rewinds(st, e.newEvents) {
+		// Late messages for a finished execution: consume them, change nothing else.
+		return true, h.commitOnlyConsumed(ctx, p.pk, st, e.consumed, e.garbage)
+	}
+	return false, nil
+}
+
+// beginExecution resets the checkpoint for the execution an accepted start begins.
+func (e *orchEpisode) beginExecution() {
+	st, start := e.st, e.start
+	if start.ExecutionID == "" {
+		start.ExecutionID = durableUUID(e.id+"|start", e.now.UnixNano())
+	}
+	start.InstanceID = e.id
+	// The previous execution's history is garbage now.
+	e.collectGarbage(e.p.history)
+	if !st.exists {
+		st.Created = e.now
+	}
+	st.Name = start.Name
+	st.ExecutionID = start.ExecutionID
+	st.Input = start.Input
+	st.Output, st.Failure, st.CustomStatus = nil, nil, nil
+	st.Parent = start.Parent
+	st.Version = start.Version
+	st.HistRows = 0
+	st.Status = durable.StatusRunning
+	e.newEvents = append([]history.Event{*start}, e.newEvents...)
+}
+
+// collectGarbage deletes history rows of old executions as the commit has room: at
+// most 10 per episode, the rest go in later episodes.
+func (e *orchEpisode) collectGarbage(rows []*storage.Row) {
+	for _, r := range rows {
+		if len(e.garbage) < 10 {
+			e.garbage = append(e.garbage, storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: e.p.pk, RowKey: r.RowKey}})
+		}
+	}
+}
+
+// replayOrch runs the orchestrator over its history and the new events (large values
+// read back in first); an orchestrator nobody registered, or of a version this worker
+// does not run (with the Fail strategy), fails the instance. done reports that the
+// episode ended here: the version is rejected and the messages are left for another
+// worker.
+func (h *Hub) replayOrch(ctx context.Context, e *orchEpisode) (done bool, err error) {
+	st := e.st
+	e.newEvents = append([]history.Event{{Type: history.OrchestratorStarted, ID: -1, Timestamp: e.now}}, e.newEvents...)
+	if err := h.internalizeEvents(ctx, e.past); err != nil {
+		return true, err
+	}
+	if err := h.internalizeEvents(ctx, e.newEvents); err != nil {
+		return true, err
+	}
 	versionErr := h.checkVersion(st)
 	if versionErr != nil && h.cfg.Versioning.FailureStrategy != VersionFail {
 		// Reject: leave the messages for a worker that runs a matching version.
-		return false, h.rejectVersion(ctx, id, versionErr)
+		return true, h.rejectVersion(ctx, e.id, versionErr)
 	}
 	if fn, ok := h.cfg.Registry.Orchestrator(st.Name); ok && versionErr == nil {
-		res = replay.Execute(fn, past, newEvents, replay.Options{Logger: h.log.With("instance", id, "orchestrator", st.Name)})
+		e.res = replay.Execute(fn, e.past, e.newEvents, replay.Options{Logger: h.log.With("instance", e.id, "orchestrator", st.Name)})
 	} else if versionErr != nil {
-		res = failedResult(newEvents, now, &durable.FailureDetails{ErrorType: "VersionMismatch", ErrorMessage: versionErr.Error()})
+		e.res = failedResult(e.newEvents, e.now, &durable.FailureDetails{ErrorType: "VersionMismatch", ErrorMessage: versionErr.Error()})
 	} else {
-		res = failedResult(newEvents, now, &durable.FailureDetails{ErrorType: "UnknownOrchestrator", ErrorMessage: fmt.Sprintf("no orchestrator named %q is registered", st.Name)})
+		e.res = failedResult(e.newEvents, e.now, &durable.FailureDetails{ErrorType: "UnknownOrchestrator", ErrorMessage: fmt.Sprintf("no orchestrator named %q is registered", st.Name)})
 	}
+	return false, nil
+}
 
-	// Large values produced this episode go out of line before anything refers to them.
-	if err := h.externalizeEvents(ctx, p.pk, res.NewEvents); err != nil {
-		return false, h.failTooLarge(ctx, p, st, consumed, err)
-	}
-	if err := h.externalizeEvents(ctx, p.pk, res.Actions); err != nil {
-		return false, h.failTooLarge(ctx, p, st, consumed, err)
-	}
-	if err := h.externalizeEvents(ctx, p.pk, res.CarryOverEvents); err != nil {
-		return false, h.failTooLarge(ctx, p, st, consumed, err)
-	}
-	for _, f := range []*json.RawMessage{&res.Output, &res.CustomStatus, &res.ContinueAsNewInput} {
-		if *f, err = h.externalize(ctx, p.pk, *f); err != nil {
-			return false, h.failTooLarge(ctx, p, st, consumed, err)
+// externalizeOrchResult moves large values the episode produced out of line before
+// anything refers to them. An error means the episode cannot be stored.
+func (h *Hub) externalizeOrchResult(ctx context.Context, e *orchEpisode) error {
+	res, pk := e.res, e.p.pk
+	for _, evs := range [][]history.Event{res.NewEvents, res.Actions, res.CarryOverEvents} {
+		if err := h.externalizeEvents(ctx, pk, evs); err != nil {
+			return err
 		}
 	}
-	st.Updated = now
+	var err error
+	for _, f := range []*json.RawMessage{&res.Output, &res.CustomStatus, &res.ContinueAsNewInput} {
+		if *f, err = h.externalize(ctx, pk, *f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordResult moves the replay's outcome into the checkpoint: status (Suspended
+// while suspended), custom status, and output or failure once the execution ended.
+func (e *orchEpisode) recordResult() {
+	st, res := e.st, e.res
+	st.Updated = e.now
 	st.Status = res.Status
 	if res.CustomStatus != nil {
 		st.CustomStatus = res.CustomStatus
@@ -372,12 +465,12 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 		for _, ev := range res.NewEvents {
 			switch ev.Type {
 			case history.ExecutionSuspended:
-				suspended = true
+				e.suspended = true
 			case history.ExecutionResumed:
-				suspended = false
+				e.suspended = false
 			}
 		}
-		if suspended {
+		if e.suspended {
 			st.Status = durable.StatusSuspended
 		}
 	}
@@ -386,15 +479,20 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 	} else {
 		st.Output, st.Failure = nil, nil // a rewound instance runs again
 	}
+}
 
+// planOrchDeliveries turns the episode's actions into messages: the scheduled work,
+// work a rewind sends again, the parent's completion when a sub-orchestration ends,
+// and the next execution's start on continue-as-new.
+func (h *Hub) planOrchDeliveries(ctx context.Context, e *orchEpisode) error {
+	st, res, id, now := e.st, e.res, e.id, e.now
 	exec := st.ExecutionID
 	self := id + "|" + exec
-	var out outgoing
 	for _, a := range res.Actions {
-		h.actionDelivery(id, exec, self, a, &out)
+		h.actionDelivery(id, exec, self, a, &e.out)
 	}
-	if err := h.redispatch(ctx, id, exec, self, res.Redispatch, &out); err != nil {
-		return false, err
+	if err := h.redispatch(ctx, id, exec, self, res.Redispatch, &e.out); err != nil {
+		return err
 	}
 	if res.Status.IsTerminal() && st.Parent != nil {
 		ev := history.Event{ID: -1, Timestamp: now, TaskID: st.Parent.TaskID}
@@ -409,58 +507,60 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 		}
 		// Each rewind ends the execution once more: a new sequence number, or the parent
 		// would drop the new outcome as a duplicate of the failure.
-		seq := int64(1<<40) + rewindCount(past, res.NewEvents)
-		out.add(st.Parent.InstanceID, &Envelope{ID: MessageID(self, seq), Sender: self, Seq: seq, TargetExec: st.Parent.ExecutionID, Events: []history.Event{ev}})
+		seq := int64(1<<40) + rewindCount(e.past, res.NewEvents)
+		e.out.add(st.Parent.InstanceID, &Envelope{ID: MessageID(self, seq), Sender: self, Seq: seq, TargetExec: st.Parent.ExecutionID, Events: []history.Event{ev}})
 	}
 	if res.Status == durable.StatusContinuedAsNew {
 		nextExec := durableUUID(self+"|continue", 0)
 		evs := []history.Event{{Type: history.ExecutionStarted, ID: -1, Timestamp: now, Name: st.Name, Input: res.ContinueAsNewInput, InstanceID: id, ExecutionID: nextExec, Parent: st.Parent, Version: st.Version}}
 		evs = append(evs, res.CarryOverEvents...)
-		out.add(id, &Envelope{ID: MessageID(self, 1<<41), Events: evs})
-		more = true
+		e.out.add(id, &Envelope{ID: MessageID(self, 1<<41), Events: evs})
+		e.more = true
 	}
+	return nil
+}
 
+// buildOrchCommit assembles the episode's one transaction: the checkpoint under its
+// ETag (or an insert for a new instance), garbage deletes, the new history rows, the
+// consumed inbox rows' deletes and the outbox. It returns the outbox rows to deliver
+// after the commit; an error means the episode cannot be stored.
+func (h *Hub) buildOrchCommit(e *orchEpisode) ([]storage.Op, []*storage.Row, error) {
+	st, pk := e.st, e.p.pk
+	exec := st.ExecutionID
 	// The sweep's cue for work that only a queue held and that was lost (see Sweep).
 	st.RedriveAt, st.Redrives = time.Time{}, 0
-	if (st.Status == durable.StatusRunning || st.Status == durable.StatusSuspended) && len(pendingActivities(rewound(past, res.NewEvents)...)) > 0 {
-		st.RedriveAt = now.Add(h.cfg.RedriveAfter)
+	if (st.Status == durable.StatusRunning || st.Status == durable.StatusSuspended) && len(pendingActivities(rewound(e.past, e.res.NewEvents)...)) > 0 {
+		st.RedriveAt = e.now.Add(h.cfg.RedriveAfter)
 	}
-	hrows, err := historyRows(p.pk, exec, st.HistRows, res.NewEvents)
+	hrows, err := historyRows(pk, exec, st.HistRows, e.res.NewEvents)
 	if err != nil {
-		return false, h.failTooLarge(ctx, p, st, consumed, err)
+		return nil, nil, err
 	}
 	st.HistRows += int64(len(hrows))
-	cp, err := st.row(p.pk)
+	e.hrows = hrows
+	cp, err := st.row(pk)
 	if err != nil {
-		return false, h.failTooLarge(ctx, p, st, consumed, err)
+		return nil, nil, err
 	}
+	ops := []storage.Op{{Kind: storage.OpInsert, Row: cp}}
 	if st.exists {
-		ops = append([]storage.Op{{Kind: storage.OpReplace, Row: cp, ETag: st.etag}}, ops...)
-	} else {
-		ops = append([]storage.Op{{Kind: storage.OpInsert, Row: cp}}, ops...)
+		ops[0] = storage.Op{Kind: storage.OpReplace, Row: cp, ETag: st.etag}
 	}
+	ops = append(ops, e.garbage...)
 	for _, r := range hrows {
 		ops = append(ops, storage.Op{Kind: storage.OpInsert, Row: r})
 	}
-	ops = append(ops, deleteOps(p.pk, consumed)...)
+	ops = append(ops, deleteOps(pk, e.consumed)...)
 	var obRows []*storage.Row
-	if !out.empty() {
-		obRows, err = outboxRows(p.pk, fmt.Sprintf("%s|%06d", exec, st.HistRows), out.deliveries())
-		if err != nil {
-			return false, h.failTooLarge(ctx, p, st, consumed, err)
+	if !e.out.empty() {
+		if obRows, err = outboxRows(pk, fmt.Sprintf("%s|%06d", exec, st.HistRows), e.out.deliveries()); err != nil {
+			return nil, nil, err
 		}
 		for _, r := range obRows {
 			ops = append(ops, storage.Op{Kind: storage.OpInsert, Row: r})
 		}
 	}
-	if err := h.commitBatch(ctx, p.pk, ops); err != nil {
-		return false, err
-	}
-	crashPoint(FaultAfterCommit)
-	if err := h.deliverOutbox(ctx, p.pk, obRows); err != nil {
-		return false, err
-	}
-	return more || len(consumed) > 1 || (held && st.Status != durable.StatusSuspended), nil
+	return ops, obRows, nil
 }
 
 func deleteOps(pk string, rks []string) []storage.Op {

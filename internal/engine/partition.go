@@ -80,9 +80,15 @@ func (h *Hub) loadPartition(ctx context.Context, id string) (*partition, error) 
 // left in its outbox, and returns the inbox rows due now (re-arming the wake-up of
 // rows due soon).
 func (h *Hub) beginEpisode(ctx context.Context, id string) (*partition, []*inboxRow, time.Time, error) {
-	p, err := h.loadPartition(ctx, id)
-	if err != nil {
-		return nil, nil, time.Time{}, err
+	p := h.sessionPartition(ctx, id)
+	if p != nil {
+		crashPoint(FaultAfterLoad)
+	} else {
+		h.sessions.drop(id) // this episode's commit leaves a newer one
+		var err error
+		if p, err = h.loadPartition(ctx, id); err != nil {
+			return nil, nil, time.Time{}, err
+		}
 	}
 	if err := h.deliverOutbox(ctx, p.pk, p.outbox); err != nil {
 		return nil, nil, time.Time{}, err
@@ -168,17 +174,27 @@ func outboxRows(pk, idPrefix string, deliveries []*Delivery) ([]*storage.Row, er
 // commitBatch submits ops in the instance's partition. A conflict on the checkpoint
 // (someone else committed) surfaces as storage.ErrConflict.
 func (h *Hub) commitBatch(ctx context.Context, pk string, ops []storage.Op) error {
+	_, err := h.commitBatchETag(ctx, pk, ops)
+	return err
+}
+
+// commitBatchETag is commitBatch that also returns the ETag the commit gave the row of
+// its first operation (the checkpoint), or "" if the response did not say.
+func (h *Hub) commitBatchETag(ctx context.Context, pk string, ops []storage.Op) (string, error) {
 	if len(ops) > storage.MaxBatchOps {
-		return fmt.Errorf("internal: episode commit of %d operations exceeds the batch limit", len(ops))
+		return "", fmt.Errorf("internal: episode commit of %d operations exceeds the batch limit", len(ops))
 	}
-	err := h.instances.Batch(ctx, pk, ops)
+	etags, err := storage.BatchETags(ctx, h.instances, pk, ops)
 	if errors.Is(err, storage.ErrNotFound) {
 		// A row this episode read is gone (the checkpoint of an entity removed by a
 		// delete or clean-up, an inbox row another worker consumed): someone else
 		// changed the instance, so reload as after a lost conditional write.
-		return fmt.Errorf("%w: %w", storage.ErrConflict, err)
+		return "", fmt.Errorf("%w: %w", storage.ErrConflict, err)
 	}
-	return err
+	if err != nil || len(etags) == 0 {
+		return "", err
+	}
+	return etags[0], nil
 }
 
 // deliverOutbox sends what committed outbox rows hold, then deletes the rows. It is
@@ -258,6 +274,12 @@ func (h *Hub) deliver(ctx context.Context, deliveries []*Delivery) error {
 
 // sendEnvelopes inserts envelopes into target's inbox (in order) and wakes it.
 func (h *Hub) sendEnvelopes(ctx context.Context, target string, envs []*Envelope) error {
+	return h.sendEnvelopesTo(ctx, target, envs, false)
+}
+
+// sendEnvelopesTo is sendEnvelopes; with local, it sends no immediate wake-up: the
+// caller runs the target's episode itself (see local.go).
+func (h *Hub) sendEnvelopesTo(ctx context.Context, target string, envs []*Envelope, local bool) error {
 	pk := storage.EscapeKey(target)
 	if err := h.rehomeEnvelopes(ctx, pk, envs); err != nil {
 		return fmt.Errorf("deliver to %s: %w", target, err)
@@ -280,7 +302,7 @@ func (h *Hub) sendEnvelopes(ctx context.Context, target string, envs []*Envelope
 			}
 		}
 	}
-	if immediate {
+	if immediate && !local {
 		return h.wake(ctx, target, time.Time{})
 	}
 	return nil

@@ -7,8 +7,8 @@
 // The rules, as Durable Functions has them:
 //   - An operation that returns an error, or panics, fails: its state changes are
 //     rolled back, its result and sends are dropped, and the failure is reported (to a
-//     caller of CallEntity). A panic becomes a failure with ErrorType "panic" and the
-//     stack.
+//     caller of CallEntity) with ErrorType durable.ErrorType(err), as for activities.
+//     A panic becomes a failure with ErrorType "panic" and the stack.
 //   - A signal or start whose input cannot be encoded as JSON is logged and dropped;
 //     the operation itself does not fail (SignalEntity has no error to return).
 //   - StartNewOrchestration without an instance id gets one from
@@ -99,7 +99,7 @@ func Execute(fn durable.Entity, op *Operation) *Outcome {
 	}
 	ec := &context{op: op, state: op.State, has: op.HasState, log: log}
 	if err := run(fn, ec); err != nil {
-		out.Failure = &durable.FailureDetails{ErrorType: fmt.Sprintf("%T", err), ErrorMessage: err.Error()}
+		out.Failure = &durable.FailureDetails{ErrorType: durable.ErrorType(err), ErrorMessage: err.Error()}
 		if pe, ok := err.(*panicError); ok {
 			out.Failure.ErrorType, out.Failure.StackTrace = "panic", pe.stack
 		}

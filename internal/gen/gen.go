@@ -78,6 +78,9 @@ func Functions(def *appdef.Def) map[string]File {
 	}
 	out[appdef.ManagementFunction] = httpFunc(appdef.HTTPFunc{Name: appdef.ManagementFunction, Route: "runtime/webhooks/durabletask/{*path}",
 		Methods: []string{"get", "post", "delete"}, AuthLevel: "admin"})
+	// Check-status URLs: the link token is the credential (mgmt.LinksHandler).
+	out[appdef.LinksFunction] = httpFunc(appdef.HTTPFunc{Name: appdef.LinksFunction, Route: strings.TrimPrefix(appdef.LinksMount, "/") + "/{*path}",
+		Methods: []string{"get", "post", "delete"}, AuthLevel: "anonymous"})
 	out[appdef.MonitorFunction] = httpFunc(appdef.HTTPFunc{Name: appdef.MonitorFunction, Route: "monitor/{*path}",
 		Methods: []string{"get"}, AuthLevel: "admin"})
 	for _, name := range def.Registry.EntityNames() {

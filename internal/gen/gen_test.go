@@ -24,7 +24,7 @@ func TestWriteThenCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(changed) != 8 { // host.json + orchestrator, activity, maintenance, durable_mgmt, durable_monitor, my_counter, api
+	if len(changed) != 9 { // host.json + orchestrator, activity, maintenance, durable_mgmt, durable_links, durable_monitor, my_counter, api
 		t.Errorf("changed %v", changed)
 	}
 	if err := Check(dir, testDef()); err != nil {

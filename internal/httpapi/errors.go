@@ -64,30 +64,47 @@ func Transient(err error) bool {
 // anything else with a generic JSON error, 503 + Retry-After when Transient, else 500,
 // and the details logged with slog.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	if code := StatusOf(err); code != 0 {
-		if code == http.StatusRequestEntityTooLarge && errors.Is(err, httpx.ErrTooLarge) {
-			httpx.BodyError(w, err)
-			return
-		}
-		httpx.Error(w, code, err.Error())
+	if code := StatusOf(err); code == http.StatusRequestEntityTooLarge && errors.Is(err, httpx.ErrTooLarge) {
+		httpx.BodyError(w, err)
 		return
 	}
-	WriteInternalError(w, r, err)
+	code, msg, retry := Classify(r, err)
+	if retry != "" {
+		w.Header().Set("Retry-After", retry)
+	}
+	httpx.Error(w, code, msg)
 }
 
 // WriteInternalError answers a failure that is not the caller's, without its details
 // (r, used for the log, may be nil).
 func WriteInternalError(w http.ResponseWriter, r *http.Request, err error) {
+	code, msg, retry := classifyInternal(r, err)
+	if retry != "" {
+		w.Header().Set("Retry-After", retry)
+	}
+	httpx.Error(w, code, msg)
+}
+
+// Classify is what WriteError answers for err, for handlers that write errors in
+// another shape (the management API writes DF's): the status, the message and the
+// Retry-After (or ""). Failures that are not the caller's are logged here, and their
+// message says nothing of storage.
+func Classify(r *http.Request, err error) (status int, msg, retryAfter string) {
+	if code := StatusOf(err); code != 0 {
+		return code, err.Error(), ""
+	}
+	return classifyInternal(r, err)
+}
+
+func classifyInternal(r *http.Request, err error) (status int, msg, retryAfter string) {
 	attrs := []any{"err", err}
 	if r != nil {
 		attrs = append(attrs, "method", r.Method, "path", r.URL.Path)
 	}
 	if Transient(err) {
 		slog.Warn("request failed in storage; answered 503", attrs...)
-		w.Header().Set("Retry-After", RetryAfterStorage)
-		httpx.Error(w, http.StatusServiceUnavailable, msgUnavailable)
-		return
+		return http.StatusServiceUnavailable, msgUnavailable, RetryAfterStorage
 	}
 	slog.Error("request failed; answered 500", attrs...)
-	httpx.Error(w, http.StatusInternalServerError, msgInternal)
+	return http.StatusInternalServerError, msgInternal, ""
 }

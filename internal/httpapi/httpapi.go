@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/internal/appdef"
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/httpx"
 	"github.com/durablego/durablefunctions/internal/runner"
@@ -48,74 +50,81 @@ func BaseURL(r *http.Request) string {
 	return scheme + "://" + host
 }
 
-// CheckStatus is the Durable Functions check-status response body.
-type CheckStatus struct {
-	ID                    string `json:"id"`
-	StatusQueryGetURI     string `json:"statusQueryGetUri"`
-	SendEventPostURI      string `json:"sendEventPostUri"`
-	TerminatePostURI      string `json:"terminatePostUri"`
-	PurgeHistoryDeleteURI string `json:"purgeHistoryDeleteUri"`
-	RestartPostURI        string `json:"restartPostUri"`
-	SuspendPostURI        string `json:"suspendPostUri"`
-	ResumePostURI         string `json:"resumePostUri"`
+// CheckStatus is the Durable Functions check-status response body, its fields in the
+// order of DF's HttpManagementPayload.
+type CheckStatus = durable.CheckStatus
+
+// LinksMount is where the instance URLs of check-status bodies are served (below the
+// route prefix): the management API's instance routes, admitting a request that
+// carries the instance's link token (LinkTokenParam) instead of a key. It is a route
+// of its own, beside the management API's catch-all, because under the Functions host
+// the host checks keys before the handler sees a request: the management function is
+// at authLevel admin, the links function is anonymous and checks the token itself.
+const LinksMount = appdef.LinksMount
+
+// LinkTokenParam is the query parameter carrying an instance's link token
+// (engine.Hub.InstanceLinkToken).
+const LinkTokenParam = "sig"
+
+// ConnectionName is the connection every management URL names, as DF names the
+// storage connection of its default provider.
+const ConnectionName = "Storage"
+
+// NewCheckStatus builds the management URLs of an instance as DF writes them: the
+// instance path, then reason={text} where DF has it and taskHub=<hub>&connection=
+// Storage on every URL, placeholders ({eventName}, {text}) literal. Instead of DF's
+// system key they carry the instance's link token, which opens the URLs of this one
+// instance and nothing else: no key ever goes into a URL, not even for a caller who
+// presented the master key. Without a token (storage unreachable, logged) the URLs
+// still work for a caller holding the master key.
+func NewCheckStatus(r *http.Request, hub *engine.Hub, instanceID string) CheckStatus {
+	tok, err := hub.InstanceLinkToken(r.Context(), instanceID)
+	if err != nil {
+		slog.Warn("check-status URLs without a link token: the app secret is unreadable", "instanceId", instanceID, "err", err)
+		tok = ""
+	}
+	return CheckStatusOf(r, hub.TaskHubName(), tok, instanceID)
 }
 
-// NewCheckStatus builds the management URLs of an instance. They carry the caller's
-// key only when the caller presented the master key: anyone else gets URLs without
-// secrets (and needs their own key to use them).
-func NewCheckStatus(r *http.Request, instanceID string) CheckStatus {
-	// Under the Functions host only routes below the route prefix reach a custom
-	// handler, so the management API lives at /api/runtime/webhooks/durabletask.
-	mgmt := "/runtime/webhooks/durabletask"
+// CheckStatusOf builds the check-status body of instanceID in taskHub as
+// NewCheckStatus does, with the link token token ("" for none). durabletest's
+// in-memory client, which has no hub, builds its bodies with it.
+func CheckStatusOf(r *http.Request, taskHub, token, instanceID string) CheckStatus {
+	mount := LinksMount
 	if p := runner.RoutePrefix(r); p != "" {
-		mgmt = "/" + p + mgmt
+		mount = "/" + p + mount
 	}
-	base := BaseURL(r) + mgmt + "/instances/" + url.PathEscape(instanceID)
-	q := url.Values{}
-	if runner.CallerIsAdmin(r) {
-		if k := presentedKey(r); k != "" {
-			q.Set("code", k)
-		}
-	}
-	with := func(path string, extra ...string) string {
-		v := url.Values{}
-		for k, vs := range q {
-			v[k] = vs
-		}
-		for i := 0; i+1 < len(extra); i += 2 {
-			v.Set(extra[i], extra[i+1])
-		}
-		s := base + path
-		if enc := v.Encode(); enc != "" {
-			s += "?" + enc
-		}
-		return s
+	base := BaseURL(r) + mount + "/instances/" + url.PathEscape(instanceID)
+	suffix := "taskHub=" + url.QueryEscape(taskHub) + "&connection=" + ConnectionName
+	if token != "" {
+		suffix += "&" + LinkTokenParam + "=" + token
 	}
 	return CheckStatus{
 		ID:                    instanceID,
-		StatusQueryGetURI:     with(""),
-		SendEventPostURI:      strings.Replace(with("/raiseEvent/{eventName}"), "%7BeventName%7D", "{eventName}", 1),
-		TerminatePostURI:      with("/terminate", "reason", "{text}"),
-		PurgeHistoryDeleteURI: with(""),
-		RestartPostURI:        with("/restart"),
-		SuspendPostURI:        with("/suspend", "reason", "{text}"),
-		ResumePostURI:         with("/resume", "reason", "{text}"),
+		StatusQueryGetURI:     base + "?" + suffix,
+		SendEventPostURI:      base + "/raiseEvent/{eventName}?" + suffix,
+		TerminatePostURI:      base + "/terminate?reason={text}&" + suffix,
+		RewindPostURI:         base + "/rewind?reason={text}&" + suffix,
+		PurgeHistoryDeleteURI: base + "?" + suffix,
+		RestartPostURI:        base + "/restart?" + suffix,
+		SuspendPostURI:        base + "/suspend?reason={text}&" + suffix,
+		ResumePostURI:         base + "/resume?reason={text}&" + suffix,
 	}
 }
 
-func presentedKey(r *http.Request) string {
-	if k := r.Header.Get("x-functions-key"); k != "" {
-		return k
-	}
-	return r.URL.Query().Get("code")
+// RetryAfterStarted is the Retry-After (seconds) of the check-status 202, as in DF.
+const RetryAfterStarted = "10"
+
+// WriteStarted answers 202 with Location, Retry-After and the check-status body, as
+// DF's CreateCheckStatusResponse does.
+func WriteStarted(w http.ResponseWriter, r *http.Request, hub *engine.Hub, instanceID string) {
+	WriteCheckStatus(w, NewCheckStatus(r, hub, instanceID))
 }
 
-// WriteStarted answers 202 with Location and the check-status body, as DF's
-// CreateCheckStatusResponse does.
-func WriteStarted(w http.ResponseWriter, r *http.Request, instanceID string) {
-	cs := NewCheckStatus(r, instanceID)
+// WriteCheckStatus answers 202 with cs: Location, Retry-After and the body.
+func WriteCheckStatus(w http.ResponseWriter, cs CheckStatus) {
 	w.Header().Set("Location", cs.StatusQueryGetURI)
-	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Retry-After", RetryAfterStarted)
 	httpx.WriteJSON(w, http.StatusAccepted, cs)
 }
 
@@ -168,7 +177,7 @@ func Start(hub *engine.Hub, opts *StarterOptions) http.Handler {
 			StartError(w, err)
 			return
 		}
-		WriteStarted(w, r, id)
+		WriteStarted(w, r, hub, id)
 	})
 }
 
@@ -246,7 +255,7 @@ func StartAndRespond(w http.ResponseWriter, r *http.Request, hub *engine.Hub, or
 		return
 	}
 	if id, ok := StartFromRequest(w, r, hub, orchestrator, in); ok {
-		WriteStarted(w, r, id)
+		WriteStarted(w, r, hub, id)
 	}
 }
 

@@ -231,10 +231,10 @@ func (c *Client) ListEntities(ctx context.Context, q *durable.EntityQuery) (*dur
 
 // CheckStatus implements durable.Client.
 func (c *Client) CheckStatus(r *http.Request, instanceID string) durable.CheckStatus {
-	return durable.CheckStatus(httpapi.NewCheckStatus(r, instanceID))
+	return httpapi.NewCheckStatus(r, c.hub, instanceID)
 }
 
 // WriteCheckStatus implements durable.Client.
 func (c *Client) WriteCheckStatus(w http.ResponseWriter, r *http.Request, instanceID string) {
-	httpapi.WriteStarted(w, r, instanceID)
+	httpapi.WriteStarted(w, r, c.hub, instanceID)
 }

@@ -37,7 +37,7 @@ func (a *api) entities(w http.ResponseWriter, r *http.Request, segs []string) {
 	case 2:
 		id := durable.EntityID{Name: segs[0], Key: segs[1]} // validated before NewEntityID folds the name
 		if err := engine.ValidateEntityID(id); err != nil {
-			httpx.Error(w, http.StatusBadRequest, err.Error())
+			dfError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		id = durable.NewEntityID(id.Name, id.Key)
@@ -65,7 +65,7 @@ func (a *api) readEntity(w http.ResponseWriter, r *http.Request, id durable.Enti
 		return
 	}
 	if !snap.Exists {
-		httpx.Errorf(w, http.StatusNotFound, "entity %s has no state", id)
+		dfErrorf(w, http.StatusNotFound, "entity %s has no state", id)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -80,7 +80,7 @@ func (a *api) readEntity(w http.ResponseWriter, r *http.Request, id durable.Enti
 func (a *api) signal(w http.ResponseWriter, r *http.Request, id durable.EntityID) {
 	body, err := httpx.ReadBody(r, httpapi.MaxInput)
 	if err != nil {
-		httpx.BodyError(w, err)
+		bodyError(w, err)
 		return
 	}
 	var input json.RawMessage
@@ -93,7 +93,7 @@ func (a *api) signal(w http.ResponseWriter, r *http.Request, id durable.EntityID
 		}
 		switch {
 		case strings.EqualFold(mt, "application/json") && !isJSON:
-			httpx.Error(w, http.StatusBadRequest, "Could not parse JSON content: the request body is not valid JSON")
+			dfError(w, http.StatusBadRequest, "Could not parse JSON content: the request body is not valid JSON")
 			return
 		case isJSON && (mt == "" || strings.EqualFold(mt, "application/json")):
 			input = bytes.TrimSpace(body)
@@ -103,7 +103,7 @@ func (a *api) signal(w http.ResponseWriter, r *http.Request, id durable.EntityID
 	}
 	key, err := httpapi.IdempotencyKey(r)
 	if err != nil {
-		httpx.Error(w, http.StatusBadRequest, err.Error())
+		dfError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if err := a.hub.SignalEntity(r.Context(), id, r.URL.Query().Get("op"), input, &engine.SignalOptions{IdempotencyKey: key}); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -213,7 +214,7 @@ func (a *api) purge(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	if n == 0 {
-		httpx.Errorf(w, http.StatusNotFound, "%s: %s", engine.ErrInstanceNotFound, id)
+		dfErrorf(w, http.StatusNotFound, "%s: %s", engine.ErrInstanceNotFound, id)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, PurgeResult{InstancesDeleted: n})
@@ -228,7 +229,8 @@ func (a *api) purgeByFilter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if from.IsZero() {
-		httpx.Error(w, http.StatusBadRequest, "Please provide value for 'createdTimeFrom' parameter.")
+		// DF's answer word for word: a JSON string, not an object.
+		httpx.WriteJSON(w, http.StatusBadRequest, "Please provide value for 'createdTimeFrom' parameter.")
 		return
 	}
 	to, err := queryTime(r, "createdTimeTo")
@@ -247,7 +249,7 @@ func (a *api) purgeByFilter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if n == 0 {
-		httpx.WriteJSON(w, http.StatusNotFound, map[string]any{"error": "no finished instances matched the filter", "instancesDeleted": 0})
+		httpx.WriteJSON(w, http.StatusNotFound, map[string]any{"Message": "no finished instances matched the filter", "instancesDeleted": 0})
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, PurgeResult{InstancesDeleted: n})
@@ -261,7 +263,7 @@ func (a *api) raiseEvent(w http.ResponseWriter, r *http.Request, id, name string
 		return
 	}
 	if strings.TrimSpace(name) == "" {
-		httpx.Error(w, http.StatusBadRequest, "event name must not be empty")
+		dfError(w, http.StatusBadRequest, "event name must not be empty")
 		return
 	}
 	if err := a.hub.RaiseEvent(r.Context(), id, name, payload); err != nil {
@@ -285,6 +287,10 @@ func (a *api) restart(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	started, err := a.hub.Restart(r.Context(), id, newID)
+	if errors.Is(err, engine.ErrInstanceNotFound) {
+		dfException(w, http.StatusBadRequest, msgNoInstance, "System.ArgumentException", err)
+		return
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -313,24 +319,27 @@ func (a *api) start(w http.ResponseWriter, r *http.Request, name, id string) {
 	}
 	input, err := httpx.ReadJSON(r, httpapi.MaxInput)
 	if errors.Is(err, httpx.ErrBadJSON) {
-		httpx.Error(w, http.StatusBadRequest, "Invalid JSON content: the request body becomes the orchestration input")
+		dfException(w, http.StatusBadRequest, msgInvalidJSON, "Newtonsoft.Json.JsonReaderException", errors.New("the request body is not valid JSON (it becomes the orchestration input)"))
 		return
 	}
 	if err != nil {
-		httpx.BodyError(w, err)
+		bodyError(w, err)
 		return
 	}
 	key, err := httpapi.IdempotencyKey(r)
 	if err != nil {
-		httpx.Error(w, http.StatusBadRequest, err.Error())
+		dfError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	started, _, err := a.hub.StartOrchestrationWith(r.Context(), name, id, input, &engine.StartOptions{IdempotencyKey: key, Version: strings.TrimSpace(r.URL.Query().Get("version"))})
-	if err != nil {
-		if errors.Is(err, engine.ErrUnknownOrchestrator) || errors.Is(err, engine.ErrInstanceExists) || errors.Is(err, engine.ErrInvalidInstanceID) {
-			httpapi.StartError(w, err)
-			return
-		}
+	switch {
+	case errors.Is(err, engine.ErrUnknownOrchestrator):
+		// DF: an ArgumentException, 400 with the reason as ExceptionMessage.
+		dfException(w, http.StatusBadRequest, msgBadArguments, "System.ArgumentException",
+			fmt.Errorf("The function '%s' doesn't exist, is disabled, or is not an orchestrator function.", name))
+		return
+	case err != nil:
+		// An id that exists is 409 here (DF answers 500 for it).
 		a.writeError(w, r, err)
 		return
 	}
@@ -343,7 +352,7 @@ func (a *api) start(w http.ResponseWriter, r *http.Request, name, id string) {
 // completed, the status answer when it failed or was terminated.
 func (a *api) checkStatusOrWait(w http.ResponseWriter, r *http.Request, id string, wp waitParams) {
 	if !wp.wait {
-		httpapi.WriteStarted(w, r, id)
+		httpapi.WriteStarted(w, r, a.hub, id)
 		return
 	}
 	// Notified at once when this process commits the completion; otherwise the status
@@ -356,7 +365,7 @@ func (a *api) checkStatusOrWait(w http.ResponseWriter, r *http.Request, id strin
 		a.writeError(w, r, r.Context().Err())
 		return
 	case err != nil && wctx.Err() != nil:
-		httpapi.WriteStarted(w, r, id) // still running when the timeout came
+		httpapi.WriteStarted(w, r, a.hub, id) // still running when the timeout came
 		return
 	case err != nil:
 		a.writeError(w, r, err)

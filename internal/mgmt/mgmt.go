@@ -11,7 +11,6 @@ package mgmt
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,19 +45,68 @@ const MaxWait = 220 * time.Second
 const retryAfterRunning = "5"
 
 type api struct {
-	hub *engine.Hub
-	log *slog.Logger
+	hub   *engine.Hub
+	log   *slog.Logger
+	mount string // MountPath or httpapi.LinksMount
 }
 
 // Handler serves the management API for hub.
 func Handler(hub *engine.Hub) http.Handler {
-	return &api{hub: hub, log: slog.Default().With("component", "mgmt")}
+	return &api{hub: hub, log: slog.Default().With("component", "mgmt"), mount: MountPath}
+}
+
+// LinksHandler serves the URLs of check-status bodies (httpapi.LinksMount): the
+// instance routes of this API (status, raiseEvent, terminate, suspend, resume,
+// restart, rewind, purge) for a request whose sig parameter is that instance's link
+// token, and nothing else. It is meant for a function at authLevel anonymous: the
+// token is the credential, so a caller who was handed the URLs can follow them
+// without a key, as DF's URLs (which embed its system key) can be followed.
+func LinksHandler(hub *engine.Hub) http.Handler {
+	a := &api{hub: hub, log: slog.Default().With("component", "mgmt-links"), mount: httpapi.LinksMount}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		segs := a.pathSegments(r)
+		if len(segs) < 2 || !strings.EqualFold(segs[0], "instances") {
+			notFound(w, r)
+			return
+		}
+		ok, err := hub.CheckInstanceLinkToken(r.Context(), segs[1], r.URL.Query().Get(httpapi.LinkTokenParam))
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		if !ok {
+			dfErrorf(w, http.StatusUnauthorized, "this URL needs the %s parameter of the check-status URLs of instance %q (or use the management API with the master key)", httpapi.LinkTokenParam, segs[1])
+			return
+		}
+		if a.checkHubParams(w, r) {
+			a.instances(w, r, segs[1:])
+		}
+	})
+}
+
+// checkHubParams accepts DF's taskHub and connection query parameters when they name
+// what this app serves (case-insensitively, as DF's task hub names are): another task
+// hub gets 404, as its instances are not here; another connection 400. Absent is fine.
+func (a *api) checkHubParams(w http.ResponseWriter, r *http.Request) bool {
+	q := r.URL.Query()
+	if h := strings.TrimSpace(q.Get("taskHub")); h != "" && !strings.EqualFold(h, a.hub.TaskHubName()) {
+		dfErrorf(w, http.StatusNotFound, "task hub %q is not served here: this app's task hub is %q", h, a.hub.TaskHubName())
+		return false
+	}
+	if c := strings.TrimSpace(q.Get("connection")); c != "" && !strings.EqualFold(c, httpapi.ConnectionName) && !strings.EqualFold(c, "AzureWebJobsStorage") {
+		dfErrorf(w, http.StatusBadRequest, "connection %q is not configured: this app's task hub uses the connection %q", c, httpapi.ConnectionName)
+		return false
+	}
+	return true
 }
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	segs := pathSegments(r)
+	segs := a.pathSegments(r)
+	if !a.checkHubParams(w, r) {
+		return
+	}
 	if len(segs) == 0 {
-		httpx.Errorf(w, http.StatusNotFound, "no management route for %s %s: use instances, orchestrators, entities, taskhub or poison", r.Method, r.URL.Path)
+		dfErrorf(w, http.StatusNotFound, "no management route for %s %s: use instances, orchestrators, entities, taskhub or poison", r.Method, r.URL.Path)
 		return
 	}
 	switch strings.ToLower(segs[0]) {
@@ -98,7 +146,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {
-	httpx.Errorf(w, http.StatusNotFound, "no management route for %s %s", r.Method, r.URL.Path)
+	dfErrorf(w, http.StatusNotFound, "no management route for %s %s", r.Method, r.URL.Path)
 }
 
 // allow answers 405 unless r uses one of methods.
@@ -109,7 +157,7 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 		}
 	}
 	w.Header().Set("Allow", strings.Join(methods, ", "))
-	httpx.Errorf(w, http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path)
+	dfErrorf(w, http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path)
 	return false
 }
 
@@ -117,15 +165,18 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 // per segment. Segments are cut on the escaped path, so an instance id or entity key
 // holding an escaped '/' (%2F) stays one segment: the route's {path} variable is
 // decoded and cannot tell those apart.
-func pathSegments(r *http.Request) []string {
+func (a *api) pathSegments(r *http.Request) []string {
 	esc := r.URL.EscapedPath()
 	rel, ok := mux.Vars(r)["path"]
 	if !ok {
-		i := strings.Index(strings.ToLower(esc), MountPath)
+		i := strings.Index(strings.ToLower(esc), a.mount+"/")
 		if i < 0 {
-			return nil
+			if !strings.HasSuffix(strings.ToLower(esc), a.mount) {
+				return nil
+			}
+			i = len(esc) - len(a.mount)
 		}
-		return splitEscaped(esc[i+len(MountPath):])
+		return splitEscaped(esc[i+len(a.mount):])
 	}
 	rel = strings.Trim(rel, "/")
 	if rel == "" {
@@ -163,23 +214,6 @@ func splitEscaped(p string) []string {
 		out = append(out, d)
 	}
 	return out
-}
-
-// writeError maps engine errors onto DF's status codes. Storage failures get a
-// generic answer (503 + Retry-After when transient, else 500) and are logged: storage
-// URLs, account and table names never reach the caller.
-func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, errBadRequest):
-		httpx.Error(w, http.StatusBadRequest, err.Error())
-	case httpapi.StatusOf(err) != 0:
-		httpapi.WriteError(w, r, err)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		w.Header().Set("Retry-After", httpapi.RetryAfterStorage)
-		httpx.Error(w, http.StatusServiceUnavailable, "request cancelled or timed out")
-	default:
-		httpapi.WriteInternalError(w, r, err)
-	}
 }
 
 // errBadRequest marks request parsing errors.

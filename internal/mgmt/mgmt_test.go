@@ -26,6 +26,7 @@ func TestPathSegments(t *testing.T) {
 		{"other prefix", "/x/y/runtime/webhooks/durabletask/entities/counter/k%20ey", map[string]string{"path": "entities/counter/k ey"}, []string{"entities", "counter", "k ey"}},
 		{"no mux var, prefix-less", "/runtime/webhooks/durabletask/instances/a%2Fb", nil, []string{"instances", "a/b"}},
 		{"no mux var, no marker", "/elsewhere/instances", nil, nil},
+		{"no mux var, links mount is not the API", "/api/runtime/webhooks/durabletask-links/instances/x", nil, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -33,7 +34,7 @@ func TestPathSegments(t *testing.T) {
 			if c.vars != nil {
 				r = mux.SetURLVars(r, c.vars)
 			}
-			if got := pathSegments(r); !reflect.DeepEqual(got, c.want) {
+			if got := (&api{mount: MountPath}).pathSegments(r); !reflect.DeepEqual(got, c.want) {
 				t.Fatalf("pathSegments(%s) = %q, want %q", c.target, got, c.want)
 			}
 		})

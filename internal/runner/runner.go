@@ -145,18 +145,8 @@ func requireKey(keys *auth.Keys, function string, level auth.Level, next http.Ha
 			httpx.Error(w, http.StatusUnauthorized, "a valid function key is required (x-functions-key header or code query parameter)")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), adminCtxKey{}, d.Admin)))
+		next.ServeHTTP(w, r)
 	})
-}
-
-type adminCtxKey struct{}
-
-// CallerIsAdmin reports whether the request presented the master key (standalone).
-// Under the host the handler cannot know, so it answers false: management URLs then
-// carry no keys, which is the safe side.
-func CallerIsAdmin(r *http.Request) bool {
-	v, _ := r.Context().Value(adminCtxKey{}).(bool)
-	return v
 }
 
 type prefixCtxKey struct{}
@@ -186,8 +176,8 @@ type forwardedCtxKey struct{}
 // TrustForwardedHeaders marks the requests next serves as coming through a proxy
 // whose X-Forwarded-Host and X-Forwarded-Proto headers are to be believed (trust).
 // Without it anyone can send those headers, and URLs built from them (check-status
-// URLs, which carry code=<master key> for master-key callers) would point to a host
-// of the caller's choosing. Under the host, the invocation's request inherits the
+// URLs, which carry the instance's link token) would point to a host of the caller's
+// choosing. Under the host, the invocation's request inherits the
 // mark through its context.
 func TrustForwardedHeaders(trust bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -77,8 +77,8 @@ type OpenOptions struct {
 func Open(s Settings, opts *OpenOptions) (*Account, error) {
 	a := &Account{created: map[string]bool{}}
 	counter := &countingPolicy{n: &a.requests, empty: &a.empty, bykind: &a.bykind, acct: a}
-	// The delay goes after the counter: a request is counted once it is issued.
-	copts := azcore.ClientOptions{PerRetryPolicies: []policy.Policy{counter, latencyPolicy{d: &a.latency}}, Transport: transport}
+	// The delay goes last: a request is counted once it is issued.
+	copts := azcore.ClientOptions{PerRetryPolicies: []policy.Policy{counter, batchBodyPolicy{}, latencyPolicy{d: &a.latency}}, Transport: transport}
 	if opts != nil && opts.Retry != nil {
 		copts.Retry = *opts.Retry
 	}

@@ -1,8 +1,12 @@
 // Package asyncjob is the async HTTP API pattern: a client submits a query job, gets a
 // status URI at once, and polls it while an orchestration runs the query.
 //
-//	GET /api/submit/query?s=01/02/2025&e=28/02/2025 -> 202 {"statusUri": ".../api/status/<id>"}
+//	GET /api/submit/query?s=01/02/2025&e=28/02/2025 -> 200 {"statusUri": ".../api/status/<id>"} (and Location)
 //	GET /api/status/<id>                           -> {"id", "status", "result"}
+//
+// Dates are read day first, as the article's parser reads them: 10/08/2021, 1/8/2021,
+// 10-08-2021, 2021-08-10 and 10 Aug 2021 are all the 10th of August 2021. A range
+// shorter than one day is refused.
 //
 // The job's activity counts the distinct identificationNumber values of the audit
 // table's rows whose PartitionKey (a date as YYYY-MM-DD) is in the range and whose
@@ -33,12 +37,28 @@ const (
 // DefaultTable is the audit table's name unless AUDIT_TABLE says otherwise.
 const DefaultTable = "audit"
 
-// dateLayout is the query parameters' format; keyLayout the table's PartitionKey format
-// (sortable, and free of '/', which table keys cannot hold).
-const (
-	dateLayout = "02/01/2006"
-	keyLayout  = "2006-01-02"
-)
+// keyLayout is the table's PartitionKey format (sortable, and free of '/', which table
+// keys cannot hold).
+const keyLayout = "2006-01-02"
+
+// dateLayouts are the forms the query parameters may take, day before month (Go's
+// single-digit layouts also accept two digits).
+var dateLayouts = []string{
+	"2/1/2006", "2-1-2006", "2.1.2006", "2006-1-2", "2006/1/2",
+	"2 Jan 2006", "2 January 2006", "2-Jan-2006", "Jan 2 2006", "January 2 2006", "Jan 2, 2006", "January 2, 2006",
+	"2006-01-02T15:04:05Z07:00", "2006-01-02T15:04:05",
+}
+
+// parseDate reads one date, day first; the time of day, if any, counts.
+func parseDate(s string) (time.Time, bool) {
+	s = strings.Join(strings.Fields(s), " ")
+	for _, l := range dateLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
 
 // Query is the job's input.
 type Query struct {
@@ -117,18 +137,18 @@ func ParseRange(s, e string) (Query, error) {
 	if s == "" {
 		return Query{}, errors.New("Empty start date.")
 	}
-	start, err := time.Parse(dateLayout, s)
-	if err != nil {
+	start, ok := parseDate(s)
+	if !ok {
 		return Query{}, errors.New("Invalid start date format.")
 	}
 	if e == "" {
 		return Query{}, errors.New("Empty end date.")
 	}
-	end, err := time.Parse(dateLayout, e)
-	if err != nil {
+	end, ok := parseDate(e)
+	if !ok {
 		return Query{}, errors.New("Invalid end date format.")
 	}
-	if end.Before(start) {
+	if end.Sub(start) < 24*time.Hour {
 		return Query{}, errors.New("Invalid date range.")
 	}
 	return Query{Start: start.Format(keyLayout), End: end.Format(keyLayout)}, nil
@@ -149,6 +169,7 @@ func Submit(c durable.Client) http.Handler {
 		}
 		uri := funcapp.BaseURL(r) + "/api/status/" + id
 		w.Header().Set("Location", uri)
-		funcapp.WriteJSON(w, http.StatusAccepted, map[string]string{"statusUri": uri})
+		// 200, as the article's submit answers: the job runs, the body says where to look.
+		funcapp.WriteJSON(w, http.StatusOK, map[string]string{"statusUri": uri})
 	})
 }

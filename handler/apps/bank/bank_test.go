@@ -1,64 +1,74 @@
 package bank
 
 import (
-	"encoding/json"
+	"context"
 	"testing"
-	"time"
 
 	"github.com/durablego/durablefunctions/durable"
-	"github.com/durablego/durablefunctions/internal/history"
-	"github.com/durablego/durablefunctions/internal/replay"
+	"github.com/durablego/durablefunctions/durabletest"
 )
 
-// drive runs the transfer orchestration to completion, answering each action as the
-// engine would, one episode per answer, and returns every action issued.
-func drive(t *testing.T, balance int64) ([]history.Event, *replay.Result) {
+func newEnv(t *testing.T, balances map[string]int64) *durabletest.Env {
 	t.Helper()
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	in, _ := json.Marshal(Transfer{From: "b", To: "a", Amount: 50})
-	var past []history.Event
-	next := []history.Event{{Type: history.OrchestratorStarted, ID: -1, Timestamp: now}, {Type: history.ExecutionStarted, ID: -1, Name: Orchestrator, Input: in, InstanceID: "t1", ExecutionID: "x"}}
-	var all []history.Event
-	for i := 0; i < 20; i++ {
-		res := replay.Execute(TransferOrchestration, past, next, replay.Options{})
-		past = append(past, res.NewEvents...)
-		all = append(all, res.Actions...)
-		if res.Status != durable.StatusRunning {
-			return all, res
-		}
-		next = []history.Event{{Type: history.OrchestratorStarted, ID: -1, Timestamp: now}}
-		for _, a := range res.Actions {
-			switch a.Type {
-			case history.EntityLockRequested:
-				next = append(next, history.Event{Type: history.EntityLockGranted, ID: -1, TaskID: a.ID})
-			case history.EntityCalled:
-				r, _ := json.Marshal(balance)
-				next = append(next, history.Event{Type: history.EntityCompleted, ID: -1, TaskID: a.ID, Result: r})
-			}
+	reg := durable.NewRegistry()
+	Register(reg)
+	env := durabletest.New(reg)
+	for k, b := range balances {
+		if err := env.SetEntityState(durable.NewEntityID(EntityName, k), b); err != nil {
+			t.Fatal(err)
 		}
 	}
-	t.Fatal("did not finish")
-	return nil, nil
+	return env
 }
 
+func balanceOf(t *testing.T, env *durabletest.Env, key string) int64 {
+	t.Helper()
+	var b int64
+	if _, err := env.EntityState(durable.NewEntityID(EntityName, key), &b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func runTransfer(t *testing.T, env *durabletest.Env, tr Transfer) *durabletest.Result {
+	t.Helper()
+	res, err := env.Run(Orchestrator, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Status.IsTerminal() {
+		t.Fatalf("transfer %+v did not finish: %s", tr, res.Status)
+	}
+	return res
+}
+
+// The transfer locks both accounts in one sorted lock set, whatever the direction, and
+// releases each exactly once, whether it moves the money or finds too little.
 func TestTransferReleasesBothLocks(t *testing.T) {
-	for _, bal := range []int64{10, 100} {
-		actions, res := drive(t, bal)
-		unlocks := map[string]int{}
-		var lockSet []durable.EntityID
-		for _, a := range actions {
-			switch a.Type {
-			case history.EntityUnlockSent:
-				unlocks[a.Entity.String()]++
-			case history.EntityLockRequested:
-				lockSet = a.LockSet
+	a, b := durable.NewEntityID(EntityName, "a"), durable.NewEntityID(EntityName, "b")
+	for _, c := range []struct {
+		balance int64
+		want    string
+	}{{10, "false"}, {100, "true"}} {
+		env := newEnv(t, map[string]int64{"b": c.balance})
+		res := runTransfer(t, env, Transfer{From: "b", To: "a", Amount: 50})
+		if res.Status != durable.StatusCompleted || string(res.Output) != c.want {
+			t.Fatalf("balance %d: %s %s %+v, want %s", c.balance, res.Status, res.Output, res.Failure, c.want)
+		}
+		if got := res.History.LockRequests(); len(got) != 1 || len(got[0]) != 2 || got[0][0] != a || got[0][1] != b {
+			t.Fatalf("lock requests %v, want one sorted [a b]", got)
+		}
+		unlocks := map[durable.EntityID]int{}
+		for _, id := range res.History.Unlocks() {
+			unlocks[id]++
+		}
+		if len(unlocks) != 2 || unlocks[a] != 1 || unlocks[b] != 1 {
+			t.Fatalf("balance %d: unlocks %v, want one per account (result %s)", c.balance, unlocks, res.Output)
+		}
+		for _, id := range []durable.EntityID{a, b} {
+			if s, err := env.Client().ReadEntity(context.Background(), id); err != nil || s.LockedBy != "" {
+				t.Fatalf("%s after the transfer: %+v %v", id, s, err)
 			}
-		}
-		if len(lockSet) != 2 || lockSet[0].Key != "a" {
-			t.Fatalf("lock set %v, want sorted [a b]", lockSet)
-		}
-		if unlocks["@account_entity@a"] != 1 || unlocks["@account_entity@b"] != 1 {
-			t.Fatalf("balance %d: unlocks %v, want one per account (result %s)", bal, unlocks, res.Output)
 		}
 	}
 }

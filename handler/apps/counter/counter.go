@@ -1,8 +1,11 @@
-// Package counter is the Durable Functions counter sample: an entity holding a number
-// (operations add, reset, get, delete) and its HTTP API:
+// Package counter is the Durable Functions counter recipe: an entity holding a number
+// (operations add, reset, get, delete; add and reset answer the new value, get the
+// current one, and any other operation the result {"error": "Unsupported operation:
+// X"}) and its HTTP API:
 //
 //	POST /api/counter/add?value=3   (or body {"value": 3}; default 1)
 //	POST /api/counter/reset
+//	POST /api/counter/{operation}   signals any operation (a JSON body is its input)
 //	GET  /api/counter               -> {"value": 5}
 //	and the same under /api/counter/{key}/... for any entity key.
 package counter
@@ -35,25 +38,39 @@ func Entity(ctx durable.EntityContext) error {
 	}
 	switch strings.ToLower(ctx.Operation()) {
 	case "add":
-		var n int64
+		// No input, or null, adds 1 (as the recipe's amount defaults), whoever signals.
+		var n *int64
 		if err := ctx.GetInput(&n); err != nil {
 			return fmt.Errorf("add needs an integer input: %w", err)
 		}
-		sum, err := checked.Add("counter", value, n)
+		amount := int64(1)
+		if n != nil {
+			amount = *n
+		}
+		sum, err := checked.Add("counter", value, amount)
 		if err != nil {
 			return err
 		}
-		return ctx.SetState(sum)
+		return setAndAnswer(ctx, sum)
 	case "reset":
-		return ctx.SetState(int64(0))
+		return setAndAnswer(ctx, 0)
 	case "get":
 		return ctx.SetResult(value)
 	case "delete":
 		ctx.DeleteState()
 		return nil
 	default:
-		return fmt.Errorf("counter has no operation %q (expected add, reset, get or delete)", ctx.Operation())
+		// The recipe's answer, not a failure: the state is left as it is.
+		return ctx.SetResult(map[string]string{"error": "Unsupported operation: " + ctx.Operation()})
 	}
+}
+
+// setAndAnswer stores v and makes it the operation's result.
+func setAndAnswer(ctx durable.EntityContext, v int64) error {
+	if err := ctx.SetState(v); err != nil {
+		return err
+	}
+	return ctx.SetResult(v)
 }
 
 // Register adds the entity to reg.
@@ -90,64 +107,85 @@ func HTTP(c durable.Client) http.Handler {
 			funcapp.WriteErrorf(w, http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path)
 			return
 		}
-		op = strings.ToLower(op)
 		var input json.RawMessage
-		switch op {
+		var err error
+		switch strings.ToLower(op) {
 		case "add":
-			n, err := addValue(r)
-			if err != nil {
-				if errors.Is(err, funcapp.ErrTooLarge) {
-					funcapp.WriteError(w, err)
-					return
-				}
-				funcapp.WriteErrorf(w, http.StatusBadRequest, "%v", err)
+			op = "add"
+			input, err = addValue(r)
+		case "reset":
+			op = "reset"
+		default:
+			// Any other operation goes to the entity as it is, as in the recipe; the
+			// entity answers what it does not support.
+			input, err = opInput(r)
+		}
+		if err != nil {
+			if errors.Is(err, funcapp.ErrTooLarge) {
+				funcapp.WriteError(w, err)
 				return
 			}
-			input, _ = json.Marshal(n)
-		case "reset":
-		default:
-			funcapp.WriteErrorf(w, http.StatusNotFound, "counter has no operation %q (POST add or reset)", op)
+			funcapp.WriteErrorf(w, http.StatusBadRequest, "%v", err)
 			return
 		}
 		id := durable.NewEntityID(EntityName, key)
 		if !funcapp.Signal(c, w, r, id, op, input) {
 			return
 		}
-		resp := map[string]any{"entity": id.String(), "key": key, "operation": op, "status": "accepted"}
+		resp := map[string]any{"entity": id.String(), "key": key, "operation": op, "status": "accepted",
+			"message": fmt.Sprintf("Signaled '%s' operation for durable entity '%s'.", op, EntityName)}
 		if input != nil {
-			resp["value"] = json.RawMessage(input)
+			resp["value"] = input
 		}
 		funcapp.WriteJSON(w, http.StatusAccepted, resp)
 	})
 }
 
-// addValue reads the amount to add: ?value=, else {"value": n}, else 1.
-func addValue(r *http.Request) (int64, error) {
+// addValue reads the amount to add, JSON-encoded: ?value=, else {"value": n}, else
+// none (the entity then adds 1).
+func addValue(r *http.Request) (json.RawMessage, error) {
 	if q, ok := r.URL.Query()["value"]; ok {
 		n, err := strconv.ParseInt(strings.TrimSpace(q[0]), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("value must be an integer, got %q", q[0])
+			return nil, fmt.Errorf("value must be an integer, got %q", q[0])
 		}
-		return n, nil
+		return json.Marshal(n)
 	}
 	body, err := funcapp.ReadBody(r, 64<<10)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return 1, nil
+		return nil, nil
 	}
 	// Strict: {"valeu": 5} or {"value": "5"} is a mistake to report, not an add of 1.
 	var in struct {
 		Value *int64 `json:"value"`
 	}
 	if err := funcapp.UnmarshalJSON(body, &in); err != nil {
-		return 0, fmt.Errorf(`body must be JSON like {"value": 3} with a whole number: %v`, err)
+		return nil, fmt.Errorf(`body must be JSON like {"value": 3} with a whole number: %v`, err)
 	}
 	if in.Value == nil {
-		return 1, nil
+		return nil, nil
 	}
-	return *in.Value, nil
+	return json.Marshal(*in.Value)
+}
+
+// opInput is the input of another operation: the body when there is one, which must
+// be JSON.
+func opInput(r *http.Request) (json.RawMessage, error) {
+	body, err := funcapp.ReadBody(r, 64<<10)
+	if err != nil {
+		return nil, err
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, nil
+	}
+	if !json.Valid(body) {
+		return nil, errors.New("the body must be JSON (it becomes the operation's input)")
+	}
+	return body, nil
 }
 
 func read(w http.ResponseWriter, r *http.Request, c durable.Client, key string) {

@@ -20,7 +20,7 @@ func FuzzAddValue(f *testing.F) {
 		r := &http.Request{Method: "POST", URL: &url.URL{Path: "/api/counter/add", RawQuery: query}, Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}
 		n, err := addValue(r)
 		if err == nil && r.URL.Query().Has("value") && strings.TrimSpace(r.URL.Query().Get("value")) == "" {
-			t.Fatalf("empty value accepted as %d", n)
+			t.Fatalf("empty value accepted as %s", n)
 		}
 	})
 }

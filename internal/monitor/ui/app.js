@@ -70,7 +70,8 @@
       showBanner('The management API refused the request (' + res.status + '). Open the dashboard with ?code=<master key> in its URL.');
     }
     if (!res.ok && !opts.allow?.includes(res.status)) {
-      const msg = (data && typeof data === 'object' && data.error) || (typeof data === 'string' && data) || res.statusText;
+      // The management API answers DF's error shapes ({Message, ExceptionMessage} or a JSON string).
+      const msg = (data && typeof data === 'object' && (data.ExceptionMessage || data.Message || data.error)) || (typeof data === 'string' && data) || res.statusText;
       throw new ApiError(res.status, msg + ' (HTTP ' + res.status + ')');
     }
     return { status: res.status, data, next: res.headers.get('x-ms-continuation-token') || '' };
@@ -486,7 +487,7 @@
           run: (v) => api('POST', base + '/rewind', { query: { reason: v.reason }, allow: [501] }),
           on501: (res) => {
             sessionStorage.setItem('dm.rewind', 'unsupported');
-            toast('Rewind is not supported by this task hub: ' + ((res.data && res.data.error) || 'HTTP 501') , true);
+            toast('Rewind is not supported by this task hub: ' + ((res.data && (res.data.Message || res.data.error)) || 'HTTP 501') , true);
             render(last);
           },
           done: 'Rewind requested',
