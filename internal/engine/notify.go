@@ -89,14 +89,27 @@ type watchedTable struct {
 func (t watchedTable) Batch(ctx context.Context, pk string, ops []storage.Op) error {
 	err := t.Table.Batch(ctx, pk, ops)
 	if err == nil {
-		for _, op := range ops {
-			if endsInstance(op.Row) || op.Kind == storage.OpDelete && op.Row != nil && op.Row.RowKey == checkpointRK {
-				t.w.notify(pk)
-				break
-			}
-		}
+		t.committed(pk, ops)
 	}
 	return err
+}
+
+// BatchETags keeps storage.BatchETags (the episode commit) going through the hook.
+func (t watchedTable) BatchETags(ctx context.Context, pk string, ops []storage.Op) ([]string, error) {
+	etags, err := storage.BatchETags(ctx, t.Table, pk, ops)
+	if err == nil {
+		t.committed(pk, ops)
+	}
+	return etags, err
+}
+
+func (t watchedTable) committed(pk string, ops []storage.Op) {
+	for _, op := range ops {
+		if endsInstance(op.Row) || op.Kind == storage.OpDelete && op.Row != nil && op.Row.RowKey == checkpointRK {
+			t.w.notify(pk)
+			return
+		}
+	}
 }
 
 func (t watchedTable) Insert(ctx context.Context, row *storage.Row) error {

@@ -63,10 +63,19 @@ func batchETags(body []byte, ops int) []string {
 	return etags
 }
 
+// ETagBatcher is a Table wrapper that keeps BatchETags working through it: it
+// implements it by calling BatchETags on the table it wraps.
+type ETagBatcher interface {
+	BatchETags(ctx context.Context, pk string, ops []Op) ([]string, error)
+}
+
 // BatchETags is Batch that also returns the ETag the batch gave each row, in the order
 // of ops ("" for deletes). etags is nil if the response could not be read for them
 // (the batch still succeeded): the caller must then read the rows to write them again.
 func BatchETags(ctx context.Context, t Table, pk string, ops []Op) (etags []string, err error) {
+	if w, ok := t.(ETagBatcher); ok {
+		return w.BatchETags(ctx, pk, ops) // a wrapper (the engine's completion hook)
+	}
 	at, ok := t.(*azureTable)
 	if !ok {
 		return nil, t.Batch(ctx, pk, ops)
