@@ -241,7 +241,7 @@ func (a *App) RunWorkers(ctx context.Context, opts *runner.PollerOptions) error 
 		defer wg.Done()
 		runner.RunTimers(ctx, a.Meta, a.Funcs, a.log)
 	}()
-	a.enableHandoff(ctx)
+	a.EnableHandoff(ctx)
 	err := a.Poller(opts).Run(ctx)
 	wg.Wait()
 	return err

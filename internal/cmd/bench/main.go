@@ -480,6 +480,7 @@ func run(root string, cfg config) (*Report, error) {
 	defer stopWorkers()
 	workersDone := make(chan struct{})
 	b.poller = a.Poller(&runner.PollerOptions{Lease: 30 * time.Second, MinPollingInterval: 10 * time.Millisecond, StatsInterval: -1})
+	a.EnableHandoff(workCtx) // as RunWorkers does in a standalone process
 	go func() {
 		defer close(workersDone)
 		go runner.RunTimers(workCtx, a.Meta, a.Funcs, log)
