@@ -55,11 +55,16 @@ func crashRun(t *testing.T, point string, n int) {
 	}
 	// Wait for the crash.
 	deadline := time.Now().Add(60 * time.Second)
-	for a.cmd.ProcessState == nil && time.Now().Before(deadline) {
+wait:
+	for time.Now().Before(deadline) {
 		if strings.Contains(a.log.String(), "DURABLE_CRASH_AT reached") {
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-a.exited:
+			break wait
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	if !strings.Contains(a.log.String(), "DURABLE_CRASH_AT reached "+point) {
 		t.Fatalf("the worker never reached %s #%d", point, n)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/durablego/durablefunctions/durable"
+	"github.com/durablego/durablefunctions/handler/apps/counter"
 	"github.com/durablego/durablefunctions/internal/app"
 	"github.com/durablego/durablefunctions/internal/engine"
 	"github.com/durablego/durablefunctions/internal/testenv"
@@ -48,6 +49,62 @@ func TestLocalHandoffSkipsWakeUps(t *testing.T) {
 		if sends != 1 || deletes != 1 {
 			t.Fatalf("run %d: %d queue sends and %d deletes, want 1 and 1 (the activity's work only); all: %v", i, sends, deletes, diffKinds(before, after))
 		}
+		// The result goes straight into the episode's commit, not into an inbox row.
+		if ins := after["table.insert"] - before["table.insert"]; ins != 0 {
+			t.Fatalf("run %d: %d single-row inserts, want none (the result row is part of the commit); all: %v", i, ins, diffKinds(before, after))
+		}
+	}
+}
+
+// TestEntitySignalHandoff: once a worker has run an episode of an entity, signals it
+// sends that entity itself are applied by an episode in the same process, without a
+// wake-up through the queue; the first goes through the queue (see engine/local.go:
+// an operation that kills a process must first be seen there). Several at once still
+// apply exactly once each.
+func TestEntitySignalHandoff(t *testing.T) {
+	h := newHarness(t, nil)
+	w := h.startWorker()
+	ctx := testenv.Context(t, time.Minute)
+	hub := w.App.Hub
+	acct := hub.Account()
+	id := durable.NewEntityID(counter.EntityName, "handoff")
+	value := func() int64 {
+		s, err := hub.ReadEntity(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v int64 // the counter's state is its value
+		_ = json.Unmarshal(s.State, &v)
+		return v
+	}
+	signal := func() {
+		if err := hub.SignalEntity(ctx, id, "add", json.RawMessage("1"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := acct.RequestsByKind()
+	signal()
+	eventually(t, 30*time.Second, "first signal applied", func() (bool, string) { v := value(); return v == 1, fmt.Sprint(v) })
+	if sends := acct.RequestsByKind()["queue.send"] - before["queue.send"]; sends != 1 {
+		t.Fatalf("first signal: %d queue sends, want 1 (its wake-up)", sends)
+	}
+	before = acct.RequestsByKind()
+	for i := 0; i < 3; i++ {
+		signal()
+		want := int64(2 + i)
+		eventually(t, 30*time.Second, "signal applied", func() (bool, string) { v := value(); return v == want, fmt.Sprint(v) })
+	}
+	for i := 0; i < 20; i++ {
+		signal()
+	}
+	eventually(t, 30*time.Second, "burst applied", func() (bool, string) { v := value(); return v == 24, fmt.Sprint(v) })
+	time.Sleep(100 * time.Millisecond)
+	if v := value(); v != 24 {
+		t.Fatalf("value %d after the burst settled, want 24", v)
+	}
+	after := acct.RequestsByKind()
+	if sends := after["queue.send"] - before["queue.send"]; sends != 0 {
+		t.Fatalf("%d queue sends for handed-off signals, want none; all: %v", sends, diffKinds(before, after))
 	}
 }
 

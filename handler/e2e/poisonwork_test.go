@@ -64,7 +64,7 @@ func (h *harness) supervise() *supervised {
 	go func() {
 		defer close(s.done)
 		for {
-			_ = p.cmd.Wait()
+			<-p.exited
 			s.mu.Lock()
 			s.logs.WriteString(p.log.String())
 			s.mu.Unlock()
@@ -76,6 +76,15 @@ func (h *harness) supervise() *supervised {
 			s.crashes.Add(1)
 			next, err := h.spawnProcess(p.addr)
 			for err != nil {
+				// A process that crashed while starting (its start-up sweep woke the
+				// work that kills it) is a crash too.
+				var early *exitedEarly
+				if errors.As(err, &early) {
+					s.crashes.Add(1)
+					s.mu.Lock()
+					s.logs.WriteString(early.log)
+					s.mu.Unlock()
+				}
 				select {
 				case <-s.stop:
 					return

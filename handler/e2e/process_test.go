@@ -43,11 +43,18 @@ func handlerBinary(t testing.TB) string {
 
 // proc is a standalone handler process.
 type proc struct {
-	cmd  *exec.Cmd
-	URL  string
-	log  *bytes.Buffer
-	addr string
+	cmd    *exec.Cmd
+	URL    string
+	log    *bytes.Buffer
+	addr   string
+	exited chan struct{} // closed once the process has ended (cmd.Wait returned)
 }
+
+// exitedEarly is a process that ended before it listened (spawnProcess); the error
+// carries its output.
+type exitedEarly struct{ log string }
+
+func (e *exitedEarly) Error() string { return "handler process exited before it listened:\n" + e.log }
 
 // startProcess runs the real binary standalone against the harness's task hub.
 func (h *harness) startProcess(addr string) *proc {
@@ -90,13 +97,22 @@ func (h *harness) spawnProcess(addr string) (*proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &proc{cmd: cmd, URL: "http://" + addr, log: &buf, addr: addr}
+	p := &proc{cmd: cmd, URL: "http://" + addr, log: &buf, addr: addr, exited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.exited)
+	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err == nil {
 			c.Close()
 			return p, nil
+		}
+		select {
+		case <-p.exited:
+			return nil, &exitedEarly{log: buf.String()}
+		default:
 		}
 		if time.Now().After(deadline) {
 			p.Kill()
@@ -108,11 +124,13 @@ func (h *harness) spawnProcess(addr string) (*proc, error) {
 
 // Kill ends the process with SIGKILL: no clean shutdown, as a crash.
 func (p *proc) Kill() {
-	if p.cmd.ProcessState != nil {
+	select {
+	case <-p.exited:
 		return
+	default:
 	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	_, _ = p.cmd.Process.Wait()
+	<-p.exited
 }
 
 func TestCounterTwoProcesses(t *testing.T) {

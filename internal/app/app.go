@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/durablego/durablefunctions/durable"
@@ -241,7 +242,13 @@ func (a *App) RunWorkers(ctx context.Context, opts *runner.PollerOptions) error 
 		defer wg.Done()
 		runner.RunTimers(ctx, a.Meta, a.Funcs, a.log)
 	}()
+	started := time.Now()
 	a.EnableHandoff(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.recoverAtStart(ctx, started)
+	}()
 	err := a.Poller(opts).Run(ctx)
 	wg.Wait()
 	return err

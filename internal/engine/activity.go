@@ -52,7 +52,6 @@ func (h *Hub) HandleActivityBatch(ctx context.Context, body []byte) error {
 	}
 	var failed []*Delivery
 	var firstErr error
-	var local []*Delivery // instances this process runs at once (see local.go)
 	handOff := h.localHandoff()
 	for _, k := range order {
 		env := &Envelope{
@@ -61,18 +60,15 @@ func (h *Hub) HandleActivityBatch(ctx context.Context, body []byte) error {
 			TargetExec: k.exec,
 			Events:     groups[k],
 		}
-		if err := h.sendEnvelopesTo(ctx, k.inst, []*Envelope{env}, handOff); err != nil {
+		report := h.sendEnvelopes
+		if handOff {
+			report = h.applyDirect // by this process's own episode (see local.go)
+		}
+		if err := report(ctx, k.inst, []*Envelope{env}); err != nil {
 			failed = append(failed, &Delivery{Target: k.inst, Envelopes: []*Envelope{env}})
 			if firstErr == nil {
 				firstErr = err
 			}
-		} else if handOff {
-			local = append(local, &Delivery{Target: k.inst, Envelopes: []*Envelope{env}})
-		}
-	}
-	for _, d := range local {
-		if err := h.processHandedOff(ctx, d.Target, d.Envelopes); err != nil {
-			return err
 		}
 	}
 	if len(failed) == 0 {

@@ -185,6 +185,7 @@ func (h *Hub) entityEpisode(ctx context.Context, id string) (bool, error) {
 		// committed first): go again, reading the marks instead of guessing.
 		more, _, err = h.entityEpisodeOnce(ctx, id, eid, true)
 	}
+	h.proven.set(id, err == nil || errors.Is(err, storage.ErrConflict))
 	return more, err
 }
 

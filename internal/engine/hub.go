@@ -88,6 +88,7 @@ type Hub struct {
 
 	payloads payloadCache
 	local    localState   // episodes handed off in this process (see local.go)
+	proven   provenSet    // entities this process may hand off (local.go)
 	sessions sessionCache // partitions as this process last committed them (session.go)
 
 	smu    sync.Mutex
@@ -129,6 +130,10 @@ type flight struct {
 	dirty  bool
 	reread bool
 	handed []*inboxRow
+	done   chan struct{} // closed when the claim ends
+	// finishing: the episode has committed and delivers its outbox; waiter: an
+	// applyDirect waits for the claim (see claimIdle).
+	finishing, waiter bool
 }
 
 // InstancesTableName is the table that holds every instance partition of a hub.
@@ -345,7 +350,7 @@ func (h *Hub) HandleWakeUp(ctx context.Context, body []byte) error {
 		// A timer further away than one queue delay: hop.
 		return h.wake(ctx, w.Instance, w.DueAt)
 	}
-	if n := dequeueCount(ctx); n > 1 {
+	if n := dequeueCount(ctx); n > 1 || w.Recover {
 		// An earlier delivery did not finish: the worker died in the middle of it.
 		ctx = withCareful(ctx)
 		if n >= int64(h.cfg.MaxDequeueCount) && strings.HasPrefix(w.Instance, "@") {
@@ -385,6 +390,17 @@ func (h *Hub) wakeAfter(ctx context.Context, id string, d time.Duration) error {
 	return q.Send(ctx, h.EncodeText(b), d)
 }
 
+// wakeRecover enqueues a wake-up that processes an entity carefully (WakeUp.Recover).
+func (h *Hub) wakeRecover(ctx context.Context, id string) error {
+	h.sessions.drop(id)
+	q, err := h.instanceQueue(ctx, id)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(WakeUp{Instance: id, Recover: true})
+	return q.Send(ctx, h.EncodeText(b), 0)
+}
+
 // ErrBadMessage marks a queue message that can never be processed; the runner sends
 // it to the poison queue at once instead of retrying it.
 var ErrBadMessage = errors.New("malformed message")
@@ -393,7 +409,19 @@ var ErrBadMessage = errors.New("malformed message")
 // this process is already working on only mark it dirty: the running loop reloads the
 // partition once more, which is what coalesces a burst of signals into few episodes.
 func (h *Hub) Process(ctx context.Context, id string) error {
+	f := h.claim(ctx, id)
+	if f == nil {
+		return nil
+	}
+	return h.drive(ctx, id, f)
+}
+
+// claim makes this goroutine the one working on instance id and returns its flight,
+// or nil when another goroutine already is: that one is marked dirty (and given the
+// rows handed over under ctx) so it goes round once more.
+func (h *Hub) claim(ctx context.Context, id string) *flight {
 	h.fmu.Lock()
+	defer h.fmu.Unlock()
 	if f := h.inflight[id]; f != nil {
 		f.dirty = true
 		if hd := handedRows(ctx, id); hd != nil {
@@ -401,17 +429,75 @@ func (h *Hub) Process(ctx context.Context, id string) error {
 		} else {
 			f.reread = true
 		}
-		h.fmu.Unlock()
 		return nil
 	}
-	f := &flight{}
+	f := &flight{done: make(chan struct{})}
 	h.inflight[id] = f
-	h.fmu.Unlock()
-	finish := func() {
+	return f
+}
+
+// claimIdle is claim for a caller that cannot leave its work to another goroutine. If
+// one is at work on id but only finishing an episode (delivering the outbox of the
+// commit that most likely caused the caller's work) with nothing more to do, it
+// waits up to wait for that to end; one caller waits at a time. nil means the claim
+// was not had, and nothing was marked.
+func (h *Hub) claimIdle(ctx context.Context, id string, wait time.Duration) *flight {
+	deadline := time.Now().Add(wait)
+	waiting := false
+	for {
 		h.fmu.Lock()
-		delete(h.inflight, id)
+		cur := h.inflight[id]
+		if cur == nil {
+			f := &flight{done: make(chan struct{})}
+			h.inflight[id] = f
+			h.fmu.Unlock()
+			return f
+		}
+		if !cur.finishing || cur.dirty || (cur.waiter && !waiting) || time.Now().After(deadline) || ctx.Err() != nil {
+			if waiting {
+				cur.waiter = false
+			}
+			h.fmu.Unlock()
+			return nil
+		}
+		cur.waiter, waiting = true, true
 		h.fmu.Unlock()
+		t := time.NewTimer(time.Millisecond)
+		select {
+		case <-cur.done:
+		case <-t.C:
+		}
+		t.Stop()
 	}
+}
+
+// finishing marks the episode of id running in this process as past its commit.
+func (h *Hub) finishing(id string) {
+	h.fmu.Lock()
+	if f := h.inflight[id]; f != nil {
+		f.finishing = true
+	}
+	h.fmu.Unlock()
+}
+
+// release ends the claim on id.
+func (h *Hub) release(id string) {
+	h.fmu.Lock()
+	h.unclaim(id)
+	h.fmu.Unlock()
+}
+
+// unclaim ends the claim on id; h.fmu is held.
+func (h *Hub) unclaim(id string) {
+	if f := h.inflight[id]; f != nil {
+		close(f.done)
+		delete(h.inflight, id)
+	}
+}
+
+// drive runs episodes of id, whose flight f this goroutine holds, until nothing is
+// left, then releases the claim.
+func (h *Hub) drive(ctx context.Context, id string, f *flight) error {
 	conflicts := 0
 	var firstConflict time.Time
 	for {
@@ -426,39 +512,49 @@ func (h *Hub) Process(ctx context.Context, id string) error {
 			}
 			if time.Since(firstConflict) > maxConflictTime {
 				h.counters.gaveUp.Add(1)
-				finish()
+				h.release(id)
 				return fmt.Errorf("instance %s: gave up after %d commit conflicts in %s: %w", id, conflicts, maxConflictTime, err)
 			}
+			ctx = withoutHanded(ctx)
 			sleepJitter(ctx, conflicts)
 			continue
 		}
 		if err != nil {
-			finish()
+			h.release(id)
 			return err
 		}
 		conflicts = 0
-		h.fmu.Lock()
-		if !more && !f.dirty {
-			delete(h.inflight, id)
-			h.fmu.Unlock()
-			// The wake-ups sent so far were consumed by this loop: they are no burst
-			// to coalesce (a tight call loop wakes its instances many times a second).
-			h.wmu.Lock()
-			if st := h.wakes[id]; st != nil {
-				st.recent = 0
-			}
-			h.wmu.Unlock()
+		var done bool
+		if ctx, done = h.next(ctx, id, f, more); done {
 			return nil
 		}
-		// Another episode: from the session if the only news is rows this process
-		// handed over, else from storage.
-		ctx = withoutHanded(ctx)
-		if !more && !f.reread && len(f.handed) > 0 {
-			ctx = context.WithValue(ctx, handedKey{}, &handed{id: id, rows: f.handed})
-		}
-		f.dirty, f.reread, f.handed = false, false, nil
-		h.fmu.Unlock()
 	}
+}
+
+// next decides, after an episode of id, whether another one is due: if not, it
+// releases the claim and reports done; else it returns the context the next episode
+// runs under (from the session if the only news is rows this process handed over).
+func (h *Hub) next(ctx context.Context, id string, f *flight, more bool) (context.Context, bool) {
+	h.fmu.Lock()
+	if !more && !f.dirty {
+		h.unclaim(id)
+		h.fmu.Unlock()
+		// The wake-ups sent so far were consumed by this loop: they are no burst
+		// to coalesce (a tight call loop wakes its instances many times a second).
+		h.wmu.Lock()
+		if st := h.wakes[id]; st != nil {
+			st.recent = 0
+		}
+		h.wmu.Unlock()
+		return ctx, true
+	}
+	ctx = withoutHanded(ctx)
+	if !more && !f.reread && len(f.handed) > 0 {
+		ctx = context.WithValue(ctx, handedKey{}, &handed{id: id, rows: f.handed})
+	}
+	f.dirty, f.reread, f.handed, f.finishing = false, false, nil, false
+	h.fmu.Unlock()
+	return ctx, false
 }
 
 // maxConflictTime bounds how long Process keeps losing commit races before it returns

@@ -83,6 +83,9 @@ type ActivityWork struct {
 type WakeUp struct {
 	Instance string    `json:"w"`
 	DueAt    time.Time `json:"due,omitempty"` // for hops of timers further away than a queue delay allows
+	// Recover: sent by a start-up sweep for rows an earlier process may have died
+	// working on; an entity is then processed in careful mode, as for a redelivery.
+	Recover bool `json:"r,omitempty"`
 }
 
 // ActivityBatch is the queue message of the activity queue: several work items per

@@ -272,6 +272,8 @@ func (h *Hub) orchestrationEpisode(ctx context.Context, id string) (bool, error)
 	if err != nil {
 		return false, err
 	}
+	settle(ctx)
+	h.finishing(id)
 	crashPoint(FaultAfterCommit)
 	if err := h.deliverOutbox(ctx, p.pk, obRows); err != nil {
 		return false, err
@@ -358,7 +360,21 @@ func (h *Hub) prepareExecution(ctx context.Context, e *orchEpisode) (done bool, 
 		for _, r := range e.due[:len(e.consumed)] {
 			envelopePayloads(p.pk, []*Envelope{r.env}, payloads)
 		}
-		return true, h.deleteRows(ctx, p.pk, append(deleteOps(p.pk, e.consumed), payloadDeleteOps(p.pk, payloads)...))
+		ops, err := p.inboxOps(e.consumed)
+		if err != nil {
+			return true, err
+		}
+		dels := payloadDeleteOps(p.pk, payloads)
+		for _, op := range ops {
+			if op.Kind == storage.OpDelete {
+				dels = append(dels, op)
+			}
+		}
+		if err := h.deleteRows(ctx, p.pk, dels); err != nil {
+			return true, err
+		}
+		settle(ctx) // rows only in memory are dropped by not storing them
+		return true, nil
 	}
 	var stale []*storage.Row
 	if e.past, stale, err = historyEvents(p, st.ExecutionID); err != nil {
@@ -367,7 +383,7 @@ func (h *Hub) prepareExecution(ctx context.Context, e *orchEpisode) (done bool, 
 	e.collectGarbage(stale)
 	if (st.Status.IsTerminal() || st.Status == durable.StatusContinuedAsNew) && !rewinds(st, e.newEvents) {
 		// Late messages for a finished execution: consume them, change nothing else.
-		return true, h.commitOnlyConsumed(ctx, p.pk, st, e.consumed, e.garbage)
+		return true, h.commitOnlyConsumed(ctx, p, st, e.consumed, e.garbage)
 	}
 	return false, nil
 }
@@ -550,7 +566,11 @@ func (h *Hub) buildOrchCommit(e *orchEpisode) ([]storage.Op, []*storage.Row, err
 	for _, r := range hrows {
 		ops = append(ops, storage.Op{Kind: storage.OpInsert, Row: r})
 	}
-	ops = append(ops, deleteOps(pk, e.consumed)...)
+	inbox, err := e.p.inboxOps(e.consumed)
+	if err != nil {
+		return nil, nil, err
+	}
+	ops = append(ops, inbox...)
 	var obRows []*storage.Row
 	if !e.out.empty() {
 		if obRows, err = outboxRows(pk, fmt.Sprintf("%s|%06d", exec, st.HistRows), e.out.deliveries()); err != nil {
@@ -599,14 +619,21 @@ func hasStartPending(rows []*inboxRow) bool {
 }
 
 // commitOnlyConsumed removes late messages of a finished instance under the checkpoint's ETag.
-func (h *Hub) commitOnlyConsumed(ctx context.Context, pk string, st *orchState, consumed []string, extra []storage.Op) error {
-	cp, err := st.row(pk)
+func (h *Hub) commitOnlyConsumed(ctx context.Context, p *partition, st *orchState, consumed []string, extra []storage.Op) error {
+	cp, err := st.row(p.pk)
+	if err != nil {
+		return err
+	}
+	inbox, err := p.inboxOps(consumed)
 	if err != nil {
 		return err
 	}
 	ops := append([]storage.Op{{Kind: storage.OpReplace, Row: cp, ETag: st.etag}}, extra...)
-	ops = append(ops, deleteOps(pk, consumed)...)
-	return h.commitBatch(ctx, pk, ops)
+	if err := h.commitBatch(ctx, p.pk, append(ops, inbox...)); err != nil {
+		return err
+	}
+	settle(ctx)
+	return nil
 }
 
 // failTooLarge fails an instance whose episode cannot be stored (a payload over the
@@ -625,8 +652,15 @@ func (h *Hub) failTooLarge(ctx context.Context, p *partition, st *orchState, con
 	if !st.exists {
 		kind = storage.OpInsert
 	}
-	ops := append([]storage.Op{{Kind: kind, Row: cp, ETag: st.etag}}, deleteOps(p.pk, consumed)...)
-	return h.commitBatch(ctx, p.pk, ops)
+	inbox, err := p.inboxOps(consumed)
+	if err != nil {
+		return err
+	}
+	if err := h.commitBatch(ctx, p.pk, append([]storage.Op{{Kind: kind, Row: cp, ETag: st.etag}}, inbox...)); err != nil {
+		return err
+	}
+	settle(ctx)
+	return nil
 }
 
 func failedResult(newEvents []history.Event, now time.Time, f *durable.FailureDetails) *replay.Result {

@@ -25,6 +25,33 @@ type inboxRow struct {
 	rk  string
 	ts  time.Time
 	env *Envelope
+	// unstored: handed over in memory and not in storage (see applyDirect); the
+	// episode's commit stores it unless it consumes it.
+	unstored bool
+}
+
+// inboxOps is the part of a commit that settles the inbox: deletes of the consumed
+// rows that are in storage, and inserts of the rows that live only in memory and
+// were not consumed.
+func (p *partition) inboxOps(consumed []string) ([]storage.Op, error) {
+	taken := make(map[string]bool, len(consumed))
+	for _, rk := range consumed {
+		taken[rk] = true
+	}
+	ops := make([]storage.Op, 0, len(consumed))
+	for _, r := range p.inbox {
+		switch {
+		case r.unstored && !taken[r.rk]:
+			row, err := envelopeRow(p.pk, r.env)
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, storage.Op{Kind: storage.OpInsert, Row: row})
+		case !r.unstored && taken[r.rk]:
+			ops = append(ops, storage.Op{Kind: storage.OpDelete, Row: &storage.Row{PartitionKey: p.pk, RowKey: r.rk}})
+		}
+	}
+	return ops, nil
 }
 
 // loadPartition reads all rows of instance id in one partition query.
@@ -88,6 +115,15 @@ func (h *Hub) beginEpisode(ctx context.Context, id string) (*partition, []*inbox
 		var err error
 		if p, err = h.loadPartition(ctx, id); err != nil {
 			return nil, nil, time.Time{}, err
+		}
+		seen := map[string]bool{}
+		for _, r := range p.inbox {
+			seen[r.rk] = true
+		}
+		for _, r := range directRows(ctx, id) {
+			if !seen[r.rk] {
+				p.inbox = append(p.inbox, r)
+			}
 		}
 	}
 	if err := h.deliverOutbox(ctx, p.pk, p.outbox); err != nil {
@@ -274,12 +310,6 @@ func (h *Hub) deliver(ctx context.Context, deliveries []*Delivery) error {
 
 // sendEnvelopes inserts envelopes into target's inbox (in order) and wakes it.
 func (h *Hub) sendEnvelopes(ctx context.Context, target string, envs []*Envelope) error {
-	return h.sendEnvelopesTo(ctx, target, envs, false)
-}
-
-// sendEnvelopesTo is sendEnvelopes; with local, it sends no immediate wake-up: the
-// caller runs the target's episode itself (see local.go).
-func (h *Hub) sendEnvelopesTo(ctx context.Context, target string, envs []*Envelope, local bool) error {
 	pk := storage.EscapeKey(target)
 	if err := h.rehomeEnvelopes(ctx, pk, envs); err != nil {
 		return fmt.Errorf("deliver to %s: %w", target, err)
@@ -302,7 +332,10 @@ func (h *Hub) sendEnvelopesTo(ctx context.Context, target string, envs []*Envelo
 			}
 		}
 	}
-	if immediate && !local {
+	if immediate {
+		if h.handOff(target, envs) {
+			return nil
+		}
 		return h.wake(ctx, target, time.Time{})
 	}
 	return nil

@@ -68,11 +68,32 @@ func (c *sessionCache) drop(id string) {
 type handedKey struct{}
 
 // handed is the inbox rows a caller wrote for a handed-off episode; used says the
-// first episode has consumed the hint.
+// first episode has consumed the hint. With direct, the rows were not written at all:
+// the episode's commit must hold them (consumed, or inserted if left), and settled
+// says a commit did.
 type handed struct {
-	id   string
-	rows []*inboxRow
-	used bool
+	id      string
+	rows    []*inboxRow
+	used    bool
+	direct  bool
+	settled bool
+}
+
+// directRows returns the rows handed to id's episode under ctx that live only in
+// memory (see applyDirect).
+func directRows(ctx context.Context, id string) []*inboxRow {
+	hd, _ := ctx.Value(handedKey{}).(*handed)
+	if hd == nil || !hd.direct || hd.id != id {
+		return nil
+	}
+	return hd.rows
+}
+
+// settle records that a commit of id's episode under ctx held its direct rows.
+func settle(ctx context.Context) {
+	if hd, _ := ctx.Value(handedKey{}).(*handed); hd != nil && hd.direct {
+		hd.settled = true
+	}
 }
 
 // withHanded tells the first episode of id under ctx that rows were just written to
@@ -150,6 +171,10 @@ func (h *Hub) keepOrchSession(e *orchEpisode, cp *storage.Row, etag string, hrow
 	p.history = append(p.history, hrows...)
 	for _, r := range e.p.inbox {
 		if !gone[r.rk] {
+			if r.unstored {
+				// The commit inserted it.
+				r = &inboxRow{rk: r.rk, ts: r.ts, env: r.env}
+			}
 			p.inbox = append(p.inbox, r)
 		}
 	}

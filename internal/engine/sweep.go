@@ -26,6 +26,14 @@ const maxRedriveBackoff = 24 * time.Hour
 type SweepOptions struct {
 	// MinAge: rows younger than this are left to their own wake-ups (default 2 minutes).
 	MinAge time.Duration
+	// Before, if set, replaces MinAge: rows written before then are woken. A process
+	// sweeps with its start time and Recover when it starts, for the work a process
+	// before it may have died in the middle of (handed off, so no queue message would
+	// bring it back).
+	Before time.Time
+	// Recover wakes entities in careful mode (see HandleWakeUp): their last attempt
+	// may be what killed the process.
+	Recover bool
 }
 
 // Sweep finds stranded work. It re-wakes instances whose inbox or outbox rows have
@@ -48,6 +56,11 @@ func (h *Hub) Sweep(ctx context.Context, opts *SweepOptions) (int, error) {
 		minAge = opts.MinAge
 	}
 	now := h.now()
+	var before time.Time
+	recover := false
+	if opts != nil {
+		before, recover = opts.Before, opts.Recover
+	}
 	q := &storage.QueryOptions{
 		Filter: fmt.Sprintf("(RowKey ge %s and RowKey lt %s) or (RowKey eq %s and RedriveAt le %s)",
 			storage.Quote(inboxPfx), storage.Quote("p"), storage.Quote(checkpointRK), odataTime(now)),
@@ -70,7 +83,7 @@ func (h *Hub) Sweep(ctx context.Context, opts *SweepOptions) (int, error) {
 				continue
 			}
 			hasRows[r.PartitionKey] = true
-			if woken[r.PartitionKey] || now.Sub(r.Timestamp) < minAge {
+			if woken[r.PartitionKey] || before.IsZero() && now.Sub(r.Timestamp) < minAge || !before.IsZero() && !r.Timestamp.Before(before) {
 				continue
 			}
 			if due := r.Time("Due"); !due.IsZero() && due.After(now) {
@@ -80,7 +93,12 @@ func (h *Hub) Sweep(ctx context.Context, opts *SweepOptions) (int, error) {
 			if err != nil {
 				continue
 			}
-			if err := h.wake(ctx, id, time.Time{}); err != nil {
+			if recover {
+				err = h.wakeRecover(ctx, id)
+			} else {
+				err = h.wake(ctx, id, time.Time{})
+			}
+			if err != nil {
 				h.log.Warn("sweep could not wake instance", "instance", id, "err", err)
 				continue
 			}
