@@ -69,7 +69,7 @@ func idemSender(key string) string {
 }
 
 // SignalEntity sends a one-way operation to an entity: 2 storage requests (inbox
-// insert, wake-up).
+// insert, wake-up), or 1 where the entity's episode is handed off in this process.
 func (h *Hub) SignalEntity(ctx context.Context, id durable.EntityID, operation string, input json.RawMessage, opts *SignalOptions) error {
 	id = durable.NewEntityID(id.Name, id.Key)
 	if _, ok := h.cfg.EntityQueues[id.Name]; !ok {
