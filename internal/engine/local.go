@@ -215,20 +215,24 @@ func (h *Hub) applyDirect(ctx context.Context, id string, envs []*Envelope) erro
 		}
 		return h.drive(next, id, f)
 	}
-	if ierr := h.insertInbox(ctx, pk, envs); ierr != nil {
-		h.release(id)
-		return ierr
-	}
-	if err != nil && !errors.Is(err, storage.ErrConflict) {
-		h.release(id)
-		h.log.Warn("handed-off episode failed; retrying through the queue", "instance", id, "err", err)
-		if werr := h.wakeAfter(ctx, id, retryWakeDelay); werr != nil {
-			return err
+	if !hd.settled {
+		if ierr := h.insertInbox(ctx, pk, envs); ierr != nil {
+			h.release(id)
+			return ierr
 		}
-		return nil
+		if errors.Is(err, storage.ErrConflict) || err == nil {
+			// Stored now: go on from storage like any episode.
+			return h.drive(withoutHanded(ctx), id, f)
+		}
 	}
-	// Stored now: go on from storage like any episode.
-	return h.drive(withoutHanded(ctx), id, f)
+	// Failed after the commit that applied them (delivering its outbox), or stored
+	// after a failure: retry through the queue, as processHandedOff does.
+	h.release(id)
+	h.log.Warn("handed-off episode failed; retrying through the queue", "instance", id, "err", err)
+	if werr := h.wakeAfter(ctx, id, retryWakeDelay); werr != nil {
+		return err
+	}
+	return nil
 }
 
 // directWait bounds how long applyDirect waits for an episode of the same instance in

@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/durablego/durablefunctions/internal/jsonfold"
 )
 
 // App is a loaded function app.
@@ -576,7 +578,7 @@ func parseBinding(props map[string]json.RawMessage, funcName string, getenv func
 		return b, errors.New("binding is null")
 	}
 	str := func(key string) (string, error) {
-		raw, ok := lookupFold(props, key)
+		raw, ok := jsonfold.Lookup(props, key)
 		if !ok {
 			return "", nil
 		}
@@ -587,7 +589,7 @@ func parseBinding(props map[string]json.RawMessage, funcName string, getenv func
 		return strings.TrimSpace(o.v), nil
 	}
 	boolean := func(key string, def bool) (bool, error) {
-		raw, ok := lookupFold(props, key)
+		raw, ok := jsonfold.Lookup(props, key)
 		if !ok {
 			return def, nil
 		}
@@ -648,7 +650,7 @@ func parseBinding(props map[string]json.RawMessage, funcName string, getenv func
 		default:
 			return b, fmt.Errorf(`"authLevel" must be anonymous, function or admin, got %q`, level)
 		}
-		if raw, ok := lookupFold(props, "methods"); ok && string(bytes.TrimSpace(raw)) != "null" {
+		if raw, ok := jsonfold.Lookup(props, "methods"); ok && string(bytes.TrimSpace(raw)) != "null" {
 			var methods []string
 			if err := json.Unmarshal(raw, &methods); err != nil {
 				return b, fmt.Errorf(`"methods" must be a list of strings: %w`, err)
@@ -782,25 +784,6 @@ func ResolveSettings(s string, getenv func(string) string) (string, error) {
 		b.WriteString(val)
 		rest = rest[i+2+j:]
 	}
-}
-
-// lookupFold finds key exactly, else case-insensitively (smallest match first,
-// for determinism).
-func lookupFold(m map[string]json.RawMessage, key string) (json.RawMessage, bool) {
-	if v, ok := m[key]; ok {
-		return v, true
-	}
-	var matches []string
-	for k := range m {
-		if strings.EqualFold(k, key) {
-			matches = append(matches, k)
-		}
-	}
-	if len(matches) == 0 {
-		return nil, false
-	}
-	sort.Strings(matches)
-	return m[matches[0]], true
 }
 
 // optString accepts a string, number or boolean, as the host's configuration

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/durablego/durablefunctions/internal/jsonfold"
 )
 
 // HTTPTriggerData is the httpTrigger binding value inside Data. The host has
@@ -73,7 +75,7 @@ func (d *HTTPTriggerData) UnmarshalJSON(b []byte) error {
 	for k, vs := range params {
 		out.Params[k] = strings.Join(vs, ",")
 	}
-	if id, ok := lookupFold(m, "Identities"); ok && !isNull(id) {
+	if id, ok := jsonfold.Lookup(m, "Identities"); ok && !isNull(id) {
 		out.Identities = append(json.RawMessage(nil), bytes.TrimSpace(id)...)
 	}
 	*d = out
@@ -82,7 +84,7 @@ func (d *HTTPTriggerData) UnmarshalJSON(b []byte) error {
 
 // scalarString reads field key as text: strings as is, other JSON as its text.
 func scalarString(m map[string]json.RawMessage, key string) (string, error) {
-	raw, ok := lookupFold(m, key)
+	raw, ok := jsonfold.Lookup(m, key)
 	if !ok || isNull(raw) {
 		return "", nil
 	}
@@ -101,7 +103,7 @@ func scalarString(m map[string]json.RawMessage, key string) (string, error) {
 // of strings or other JSON (kept as text). A string field is parsed as the JSON
 // text of such an object, which is how old hosts sent Query ("{}").
 func stringMultiMap(m map[string]json.RawMessage, key string) (map[string][]string, error) {
-	raw, ok := lookupFold(m, key)
+	raw, ok := jsonfold.Lookup(m, key)
 	if !ok || isNull(raw) {
 		return map[string][]string{}, nil
 	}

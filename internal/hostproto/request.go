@@ -16,10 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/durablego/durablefunctions/internal/jsonfold"
 )
 
 // DefaultMaxBytes bounds an invocation body when DecodeInvocation is given no
@@ -74,14 +75,14 @@ func DecodeInvocation(r io.Reader, maxBytes int64) (*InvocationRequest, error) {
 		return nil, fmt.Errorf("%w: body is null", ErrMalformed)
 	}
 	req := &InvocationRequest{}
-	data, ok := lookupFold(top, "Data")
+	data, ok := jsonfold.Lookup(top, "Data")
 	if !ok || isNull(data) {
 		return nil, fmt.Errorf("%w: missing Data", ErrMalformed)
 	}
 	if err := json.Unmarshal(data, &req.Data); err != nil {
 		return nil, fmt.Errorf("%w: Data is not an object: %v", ErrMalformed, err)
 	}
-	if meta, ok := lookupFold(top, "Metadata"); ok && !isNull(meta) {
+	if meta, ok := jsonfold.Lookup(top, "Metadata"); ok && !isNull(meta) {
 		if err := json.Unmarshal(meta, &req.Metadata); err != nil {
 			return nil, fmt.Errorf("%w: Metadata is not an object: %v", ErrMalformed, err)
 		}
@@ -101,7 +102,7 @@ func (r *InvocationRequest) Raw(name string) (json.RawMessage, bool) {
 	if r == nil {
 		return nil, false
 	}
-	return lookupFold(r.Data, name)
+	return jsonfold.Lookup(r.Data, name)
 }
 
 // Payload returns the bytes the binding carried, undoing the host's second JSON
@@ -169,7 +170,7 @@ func (r *InvocationRequest) MetaString(key string) (string, bool) {
 	if r == nil {
 		return "", false
 	}
-	raw, ok := lookupFold(r.Metadata, key)
+	raw, ok := jsonfold.Lookup(r.Metadata, key)
 	if !ok || isNull(raw) {
 		return "", false
 	}
@@ -284,25 +285,6 @@ func unwrapValue(raw json.RawMessage) ([]byte, error) {
 		return []byte(innerStr), nil
 	}
 	return []byte(s), nil
-}
-
-// lookupFold finds key exactly, else case-insensitively. When several keys fold
-// to the same name the lexically smallest wins, so the result is deterministic.
-func lookupFold(m map[string]json.RawMessage, key string) (json.RawMessage, bool) {
-	if v, ok := m[key]; ok {
-		return v, true
-	}
-	var matches []string
-	for k := range m {
-		if strings.EqualFold(k, key) {
-			matches = append(matches, k)
-		}
-	}
-	if len(matches) == 0 {
-		return nil, false
-	}
-	sort.Strings(matches)
-	return m[matches[0]], true
 }
 
 func isNull(raw json.RawMessage) bool {

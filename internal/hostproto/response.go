@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+
+	"github.com/durablego/durablefunctions/internal/jsonfold"
 )
 
 // InvocationResponse is what the handler answers to an invocation request. The
@@ -197,17 +199,17 @@ func DecodeInvocationResponse(b []byte) (*InvocationResponse, error) {
 		return nil, fmt.Errorf("%w: response is null", ErrMalformed)
 	}
 	resp := &InvocationResponse{}
-	if raw, ok := lookupFold(m, "Outputs"); ok && !isNull(raw) {
+	if raw, ok := jsonfold.Lookup(m, "Outputs"); ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &resp.Outputs); err != nil {
 			return nil, fmt.Errorf("%w: Outputs: %v", ErrMalformed, err)
 		}
 	}
-	if raw, ok := lookupFold(m, "Logs"); ok && !isNull(raw) {
+	if raw, ok := jsonfold.Lookup(m, "Logs"); ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &resp.Logs); err != nil {
 			return nil, fmt.Errorf("%w: Logs: %v", ErrMalformed, err)
 		}
 	}
-	if raw, ok := lookupFold(m, "ReturnValue"); ok {
+	if raw, ok := jsonfold.Lookup(m, "ReturnValue"); ok {
 		if err := json.Unmarshal(raw, &resp.ReturnValue); err != nil {
 			return nil, fmt.Errorf("%w: ReturnValue: %v", ErrMalformed, err)
 		}

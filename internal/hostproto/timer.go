@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/durablego/durablefunctions/internal/jsonfold"
 )
 
 // TimerInfo is the timerTrigger binding value. IsPastDue tells a handler that
@@ -50,7 +52,7 @@ func DecodeTimerInfo(b []byte) (*TimerInfo, error) {
 	if ti.IsPastDue, err = flexBool(m, "IsPastDue"); err != nil {
 		return nil, err
 	}
-	if raw, ok := lookupFold(m, "Schedule"); ok && !isNull(raw) {
+	if raw, ok := jsonfold.Lookup(m, "Schedule"); ok && !isNull(raw) {
 		var sm map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &sm); err != nil {
 			return nil, fmt.Errorf("hostproto: timer Schedule: %w", err)
@@ -59,7 +61,7 @@ func DecodeTimerInfo(b []byte) (*TimerInfo, error) {
 			return nil, err
 		}
 	}
-	if raw, ok := lookupFold(m, "ScheduleStatus"); ok && !isNull(raw) {
+	if raw, ok := jsonfold.Lookup(m, "ScheduleStatus"); ok && !isNull(raw) {
 		var sm map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &sm); err != nil {
 			return nil, fmt.Errorf("hostproto: timer ScheduleStatus: %w", err)

@@ -2,7 +2,6 @@ package bank
 
 import (
 	"encoding/json"
-	"errors"
 	"math"
 	"reflect"
 	"strings"
@@ -12,13 +11,6 @@ import (
 	"github.com/durablego/durablefunctions/durabletest"
 	"github.com/durablego/durablefunctions/handler/apps/checked"
 )
-
-// isOverflow reports whether an entity operation failed with checked.ErrOverflow. Only
-// the message crosses the entity boundary, and it starts with the sentinel's.
-func isOverflow(err error) bool {
-	var d *durable.FailureDetails
-	return errors.As(err, &d) && strings.HasPrefix(d.ErrorMessage, checked.ErrOverflow.Error()+":")
-}
 
 func TestAccountRefusesOverflow(t *testing.T) {
 	cases := []struct {
@@ -51,7 +43,7 @@ func TestAccountRefusesOverflow(t *testing.T) {
 		if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
 			t.Errorf("%d %s %v: error %v, want %q", c.start, c.op, c.amount, err, c.wantErr)
 		}
-		if c.wantErr == "overflow" && !isOverflow(err) {
+		if c.wantErr == "overflow" && !checked.IsOverflow(err) {
 			t.Errorf("%d %s %v: %v is not ErrOverflow", c.start, c.op, c.amount, err)
 		}
 		var got int64

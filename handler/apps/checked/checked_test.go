@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"testing"
+
+	"github.com/durablego/durablefunctions/durable"
 )
 
 func TestAdd(t *testing.T) {
@@ -34,6 +36,25 @@ func TestAdd(t *testing.T) {
 		}
 		if err != nil || got != c.want {
 			t.Errorf("Add(%d, %d) = %d, %v; want %d", c.a, c.b, got, err, c.want)
+		}
+	}
+}
+
+func TestIsOverflow(t *testing.T) {
+	_, err := Add("n", math.MaxInt64, 1)
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"the error itself", err, true},
+		{"across a durable boundary", &durable.FailureDetails{ErrorMessage: err.Error()}, true},
+		{"another failure", &durable.FailureDetails{ErrorMessage: "integer overflowing elsewhere"}, false},
+		{"nil", nil, false},
+	}
+	for _, c := range cases {
+		if got := IsOverflow(c.err); got != c.want {
+			t.Errorf("%s: IsOverflow = %v, want %v", c.name, got, c.want)
 		}
 	}
 }
