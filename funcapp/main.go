@@ -43,7 +43,7 @@ func (a *App) run(args []string, stdout, stderr io.Writer) int {
 	root := fs.String("root", "", "function app root holding host.json (default: the current folder or its parent)")
 	addr := fs.String("addr", "", "standalone listen address (default :7071, or $PORT / $HTTP_PORT)")
 	standalone := fs.Bool("standalone", false, "run standalone even if FUNCTIONS_CUSTOMHANDLER_PORT is set")
-	lease := fs.Duration("lease", 30*time.Second, "standalone: how long a message is held while processed (crash recovery delay)")
+	lease := fs.Duration("lease", runner.DefaultLease, "standalone: how long a message is held while processed (crash recovery delay)")
 	debug := fs.Bool("debug", false, "debug logging")
 	listPoison := fs.Bool("list-poison", false, "print the poisoned messages and why they were poisoned (JSON lines), then exit")
 	genFlag := fs.Bool("gen", false, "write the function folders the app's registrations imply, then exit")

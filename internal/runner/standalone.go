@@ -28,11 +28,19 @@ func StandaloneHandler(app *funcmeta.App, fs Functions, keys *auth.Keys, log *sl
 	return httpx.Recover(log, r), nil
 }
 
+// DefaultLease is how long a standalone worker holds a message it processes unless
+// told otherwise: Durable Functions' visibility timeout of control and work-item
+// messages (5 minutes). It is also how soon a killed worker's messages reappear, but
+// a lease must outlast any pause of storage: Azurite's in-memory queue GC stops every
+// request for up to a minute and a half under load (docs/ARCHITECTURE.md), and a 30 s
+// lease could not be renewed through it.
+const DefaultLease = 5 * time.Minute
+
 // PollerOptions tunes the standalone queue listeners.
 type PollerOptions struct {
 	// Lease is how long a received message stays invisible while it is processed; it
 	// is renewed while a third of it or more is left (sooner when renewals are slow),
-	// and after a crash the message reappears this soon.
+	// and after a crash the message reappears this soon (0 = DefaultLease).
 	Lease time.Duration
 	// MinPollingInterval is the first back-off step on an empty queue.
 	MinPollingInterval time.Duration
@@ -74,7 +82,7 @@ func NewPoller(app *funcmeta.App, fs Functions, acct *storage.Account, log *slog
 		p.opts = *opts
 	}
 	if p.opts.Lease <= 0 {
-		p.opts.Lease = 30 * time.Second
+		p.opts.Lease = DefaultLease
 	}
 	if p.opts.MinPollingInterval <= 0 {
 		p.opts.MinPollingInterval = 50 * time.Millisecond

@@ -68,6 +68,7 @@ type config struct {
 	scaleSize    int
 	idleWindow   time.Duration
 	handlerBin   string
+	azuriteDisk  bool
 }
 
 const taskHub = "bench1"
@@ -97,6 +98,7 @@ func main() {
 	skip := flag.String("skip", "", "comma-separated phases to leave out: raw, latency, signals, orchestrations, calls, fanout, injected, waves, scaleout, idle")
 	out := flag.String("json", "bench-results.json", "where to write the figures")
 	root := flag.String("root", ".", "app root (folder with host.json)")
+	disk := flag.Bool("azurite-disk", false, "run Azurite with its data on disk (a temporary folder) instead of in memory")
 	flag.Parse()
 
 	set := map[string]bool{}
@@ -129,6 +131,7 @@ func main() {
 		scaleSize:     pick("wave-size", *waveSize, 50),
 		idleWindow:    *idle,
 		handlerBin:    *handlerBin,
+		azuriteDisk:   *disk,
 	}
 	sw := *sweep
 	if *quick && !set["latency-sweep"] {
@@ -221,6 +224,10 @@ func main() {
 type bench struct {
 	ctx  context.Context
 	cfg  config
+	// pauses are the spans in which a probe request waited over pauseMin: Azurite
+	// answered nothing then (see docs/ARCHITECTURE.md, the Azurite stall).
+	pmu    sync.Mutex
+	pauses []span
 	acct *storage.Account // the engine's: its request counters are the engine's cost
 	a    *app.App
 	url  string
@@ -300,6 +307,12 @@ func (b *bench) phase(name string, fn func() error) {
 					r.Stalls++
 					r.LongestStall = max(r.LongestStall, slow.Seconds())
 				}
+				if slow > pauseMin {
+					now := time.Now()
+					b.pmu.Lock()
+					b.pauses = append(b.pauses, span{now.Add(-slow), now})
+					b.pmu.Unlock()
+				}
 			}
 		}
 	}()
@@ -325,6 +338,26 @@ func (b *bench) phase(name string, fn func() error) {
 
 // queued is the number of messages in the engine's queues, in flight ones included,
 // and the longest of the requests that counted them.
+// span is an interval of time.
+type span struct{ from, to time.Time }
+
+// pauseMin is how long a probe must wait to count as an Azurite pause: far beyond
+// any overload seen (a saturated Azurite answers probes within a second).
+const pauseMin = 5 * time.Second
+
+// paused returns the longest Azurite pause that overlaps [from, to], or 0.
+func (b *bench) paused(from, to time.Time) time.Duration {
+	b.pmu.Lock()
+	defer b.pmu.Unlock()
+	var longest time.Duration
+	for _, p := range b.pauses {
+		if p.from.Before(to) && p.to.After(from) {
+			longest = max(longest, p.to.Sub(p.from))
+		}
+	}
+	return longest
+}
+
 func (b *bench) queued() (total int, slowest time.Duration, err error) {
 	for _, q := range b.engineQueues {
 		start := time.Now()
@@ -390,7 +423,17 @@ func run(root string, cfg config) (*Report, error) {
 	began := time.Now()
 	mem := startMemSampler()
 	defer mem.stop()
-	az, err := testenv.Start()
+	opts := testenv.StartOptions{}
+	where := "in memory"
+	if cfg.azuriteDisk {
+		dir, err := os.MkdirTemp("", "bench-azurite-*")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		opts.DataDir, where = dir, "on disk"
+	}
+	az, err := testenv.StartWith(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -411,7 +454,7 @@ func run(root string, cfg config) (*Report, error) {
 		return nil, err
 	}
 	b := &bench{ctx: ctx, cfg: cfg, mem: mem, root: root}
-	fmt.Fprintf(os.Stderr, "bench: %s, %d cores, azurite %s in memory\n", runtime.Version(), runtime.NumCPU(), azuriteVersion())
+	fmt.Fprintf(os.Stderr, "bench: %s, %d cores, azurite %s %s\n", runtime.Version(), runtime.NumCPU(), azuriteVersion(), where)
 	var passes []*rawBaseline
 	rawPass := func() {
 		if cfg.skip["raw"] || len(passes) >= cfg.rawPasses {
@@ -479,7 +522,7 @@ func run(root string, cfg config) (*Report, error) {
 	workCtx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
 	workersDone := make(chan struct{})
-	b.poller = a.Poller(&runner.PollerOptions{Lease: 30 * time.Second, MinPollingInterval: 10 * time.Millisecond, StatsInterval: -1})
+	b.poller = a.Poller(&runner.PollerOptions{MinPollingInterval: 10 * time.Millisecond, StatsInterval: -1})
 	a.EnableHandoff(workCtx) // as RunWorkers does in a standalone process
 	go func() {
 		defer close(workersDone)

@@ -96,7 +96,7 @@ func (b *bench) memoryFigures() {
 	switch {
 	case s.azHWM > 0:
 		b.add(Figure{Group: "memory", Name: "Azurite max RSS (VmHWM)", Value: float64(s.azHWM) / mib, Unit: "MiB",
-			Note: fmt.Sprintf("node process %d, in-memory persistence", s.azPid)})
+			Note: fmt.Sprintf("node process %d", s.azPid)})
 	default:
 		if rss, ok := maxRSS(true); ok && rss > 0 {
 			b.add(Figure{Group: "memory", Name: "Azurite max RSS (getrusage children)", Value: float64(rss) / mib, Unit: "MiB",

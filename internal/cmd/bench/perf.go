@@ -116,7 +116,8 @@ func (b *bench) benchWaves() error {
 	errsBefore := b.acct.ErrorCounts()
 	worst, bad := 0.0, 0
 	var per []string
-	var all []time.Duration
+	var all, p50s, p99s []time.Duration
+	var spans []span
 	start := time.Now()
 	for w := 0; w < b.cfg.waves; w++ {
 		rs := time.Now()
@@ -134,12 +135,26 @@ func (b *bench) benchWaves() error {
 		}
 		all = append(all, lat...)
 		p50, p99 := pctOf(lat, 0.5), pctOf(lat, 0.99)
-		r := float64(p99) / float64(max(p50, time.Millisecond))
+		p50s, p99s = append(p50s, p50), append(p99s, p99)
+		spans = append(spans, span{rs, time.Now()})
+		per = append(per, fmt.Sprintf("%.2f/%.2f", p50.Seconds(), p99.Seconds()))
+	}
+	// Against the typical wave's p50 (the median over waves), not the wave's own: a
+	// stall that holds a whole wave moves its p50 and p99 together. A wave during
+	// which Azurite answered nothing for seconds (its queue GC, see ARCHITECTURE.md)
+	// is named, not counted: no engine can finish work while its storage is stopped.
+	typical := pctOf(p50s, 0.5)
+	var held []string
+	for i, p99 := range p99s {
+		r := float64(p99) / float64(max(typical, time.Millisecond))
+		if d := b.paused(spans[i].from, spans[i].to); d > 0 {
+			held = append(held, fmt.Sprintf("wave %d (%.1fx; Azurite answered nothing for %.0f s)", i+1, r, d.Seconds()))
+			continue
+		}
 		worst = max(worst, r)
-		if p99 > 3*p50 {
+		if p99 > 3*typical {
 			bad++
 		}
-		per = append(per, fmt.Sprintf("%.2f/%.2f", p50.Seconds(), p99.Seconds()))
 	}
 	el := time.Since(start)
 	after := b.poller.Stats()
@@ -147,11 +162,18 @@ func (b *bench) benchWaves() error {
 	n := b.cfg.waves * b.cfg.waveSize
 	b.add(Figure{Group: "waves", Name: fmt.Sprintf("chain of 3 activities, %d waves of %d", b.cfg.waves, b.cfg.waveSize), Value: float64(n) / el.Seconds(), Unit: "orch/s",
 		Note: fmt.Sprintf("p50 %.2fs, p99 %.2fs over all; per wave p50/p99 s: %s", pctOf(all, 0.5).Seconds(), pctOf(all, 0.99).Seconds(), strings.Join(per, " "))})
-	f := Figure{Group: "waves", Name: "worst wave p99 / p50", Value: worst, Unit: "x", Note: fmt.Sprintf("%d of %d waves over 3x (the check: p99 <= 3 x p50 in every wave)", bad, b.cfg.waves)}
+	note := fmt.Sprintf("%d of %d waves over 3x (the check: every wave's p99 <= 3 x the median wave's p50, %.2fs)", bad, b.cfg.waves, typical.Seconds())
+	if len(held) > 0 {
+		note += "; held by an Azurite pause, not counted: " + strings.Join(held, ", ")
+	}
+	f := Figure{Group: "waves", Name: "worst wave p99 / p50", Value: worst, Unit: "x", Note: note}
 	if bad > 0 {
-		b.problem("waves: %d of %d waves have p99 > 3 x p50 (worst %.1fx)", bad, b.cfg.waves, worst)
+		b.problem("waves: %d of %d waves have p99 > 3 x the median wave p50 (worst %.1fx)", bad, b.cfg.waves, worst)
 	}
 	b.add(f)
+	if n := after.LeaseExpiries - before.LeaseExpiries; n > 0 {
+		b.problem("waves: %d message leases expired while their work was in progress", n)
+	}
 	b.add(Figure{Group: "waves", Name: "lease expiries during the waves", Value: float64(after.LeaseExpiries - before.LeaseExpiries), Unit: "messages",
 		Note: fmt.Sprintf("redeliveries %d, renewals %d, renewal failures %d, PopReceiptMismatch %d",
 			after.Redeliveries-before.Redeliveries, after.LeaseRenewals-before.LeaseRenewals, after.RenewFailures-before.RenewFailures,
@@ -223,7 +245,7 @@ func (b *bench) spawn(az *testenv.Azurite, hubName string, extra ...string) (*wo
 	addr := l.Addr().String()
 	l.Close()
 	root, _ := filepath.Abs(b.root)
-	cmd := exec.Command(bin, "-root", root, "-addr", addr, "-lease", "30s")
+	cmd := exec.Command(bin, "-root", root, "-addr", addr)
 	cmd.Env = append(os.Environ(), "FUNCTIONS_CUSTOMHANDLER_PORT=", "DURABLE_TASK_HUB="+hubName, "AzureWebJobsStorage="+az.ConnectionString,
 		"AZURE_FUNCTIONS_ENVIRONMENT=Development")
 	cmd.Env = append(cmd.Env, extra...)
