@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/durablego/durablefunctions/handler/apps/checked"
-	"github.com/durablego/durablefunctions/handler/apps/internal/entitytest"
+	"github.com/durablego/durablefunctions/handler/apps/entitytest"
 )
 
 func TestScoreboardRefusesOverflow(t *testing.T) {
