@@ -216,6 +216,9 @@ func (h *Hub) applyDirect(ctx context.Context, id string, envs []*Envelope) erro
 		return h.drive(next, id, f)
 	}
 	if !hd.settled {
+		if errors.Is(err, storage.ErrConflict) {
+			h.counters.conflicts.Add(1)
+		}
 		if ierr := h.insertInbox(ctx, pk, envs); ierr != nil {
 			h.release(id)
 			return ierr
