@@ -238,6 +238,56 @@ func (h *Hub) applyDirect(ctx context.Context, id string, envs []*Envelope) erro
 	return nil
 }
 
+// startDirect creates orchestration id by committing its first episode, with the
+// start env applied from memory: one batch holds the new checkpoint (an insert), the
+// first history and the outbox, where the usual path writes the Pending instance
+// first and then runs the episode on it. Only with local hand-off on, and only for an
+// id this process is not working on. It reports whether the instance was created;
+// on false (the id exists, so the insert lost, or the episode ended without a
+// commit) nothing was written and the caller creates or refuses as usual.
+func (h *Hub) startDirect(ctx context.Context, id string, env *Envelope) bool {
+	ld := h.local.Load()
+	if ld == nil || ld.ctx.Err() != nil {
+		return false
+	}
+	f := h.claimIdle(ctx, id, 0)
+	if f == nil {
+		return false
+	}
+	pk := storage.EscapeKey(id)
+	h.sessions.keep(id, &partition{pk: pk}) // as far as this process knows, nothing is there
+	hd := &handed{id: id, direct: true, rows: []*inboxRow{{rk: inboxRK(env.ID), ts: h.now(), env: env, unstored: true}}}
+	more, err := h.episode(context.WithValue(ctx, handedKey{}, hd), id)
+	if !hd.settled {
+		h.sessions.drop(id)
+		h.release(id)
+		return false
+	}
+	if err != nil {
+		// Created; delivering the outbox failed: the next episode delivers it.
+		h.release(id)
+		h.log.Warn("first episode of a new instance failed after its commit; retrying through the queue", "instance", id, "err", err)
+		if werr := h.wakeAfter(ctx, id, retryWakeDelay); werr != nil {
+			h.log.Warn("could not re-queue; the sweep will find the outbox", "instance", id, "err", werr)
+		}
+		return true
+	}
+	// Anything more (the episode left rows, or was handed some meanwhile) goes on in
+	// the background, as a handed-off episode does.
+	next, done := h.next(ld.ctx, id, f, more)
+	if !done {
+		go func() {
+			if err := h.drive(next, id, f); err != nil {
+				h.log.Warn("handed-off episode failed; retrying through the queue", "instance", id, "err", err)
+				if werr := h.wakeAfter(context.WithoutCancel(ld.ctx), id, retryWakeDelay); werr != nil {
+					h.log.Warn("could not re-queue a failed hand-off; the sweep will find it", "instance", id, "err", werr)
+				}
+			}
+		}()
+	}
+	return true
+}
+
 // directWait bounds how long applyDirect waits for an episode of the same instance in
 // this process to end before it stores its rows for that episode to read instead.
 const directWait = time.Second

@@ -119,6 +119,9 @@ func (h *Hub) startOrchestration(ctx context.Context, name, instanceID string, i
 	if err != nil {
 		return "", err
 	}
+	if h.startDirect(ctx, instanceID, env) {
+		return instanceID, nil
+	}
 	// Optimistically create: the common case (a new id) costs one batch; only when the
 	// id exists do we read it to decide between a restart and a conflict.
 	var prev, created *storage.Row
