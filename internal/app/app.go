@@ -64,10 +64,14 @@ type App struct {
 	Throttle *runner.Throttle
 	log      *slog.Logger
 	acct     *storage.Account
+	// created is when this App was made: messages older than it were written by
+	// processes before this one (see recoverAtStart).
+	created time.Time
 }
 
 // New loads the app. It creates the hub's tables and queues if needed.
 func New(ctx context.Context, o Options) (*App, error) {
+	created := time.Now() // before the hub exists: nothing of this process is written yet
 	if o.Getenv == nil {
 		return nil, errors.New("app: Getenv is required")
 	}
@@ -145,7 +149,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Meta: meta, Hub: hub, Client: hubclient.New(hub), log: o.Logger, acct: acct, Throttle: throttle(meta, cfg.EntityQueues)}
+	a := &App{Meta: meta, Hub: hub, Client: hubclient.New(hub), log: o.Logger, acct: acct, Throttle: throttle(meta, cfg.EntityQueues), created: created}
 	a.Funcs = runner.Functions{HTTP: map[string]http.Handler{}, Queue: map[string]runner.QueueFunc{}, Timer: map[string]runner.TimerFunc{}}
 	for _, f := range o.Def.HTTP {
 		a.Funcs.HTTP[f.Name] = f.Handler(a.Client)
@@ -242,12 +246,11 @@ func (a *App) RunWorkers(ctx context.Context, opts *runner.PollerOptions) error 
 		defer wg.Done()
 		runner.RunTimers(ctx, a.Meta, a.Funcs, a.log)
 	}()
-	started := time.Now()
 	a.EnableHandoff(ctx)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.recoverAtStart(ctx, started)
+		a.recoverAtStart(ctx, a.created)
 	}()
 	err := a.Poller(opts).Run(ctx)
 	wg.Wait()

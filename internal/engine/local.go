@@ -22,7 +22,9 @@ import (
 //     activity message stays invisible (leased) until the result is committed. If
 //     this process dies meanwhile, the message reappears and the activities run again
 //     (at least once, as always); a result applied twice is dropped by task id.
-//   - Any other message this process delivers (a start it committed, an entity's
+//   - Starts of new instances: the first episode's commit creates the instance
+//     (startDirect).
+//   - Any other message this process delivers (a restart, an entity's
 //     answer, an event, a child's completion, a client's signal): the inbox row is
 //     written first, then the target's episode runs in the background. If this
 //     process dies before applying it, its successor's start-up sweep (or, if none
