@@ -119,14 +119,7 @@ func (h *Hub) handOff(id string, envs []*Envelope) bool {
 		if err == nil {
 			return
 		}
-		// As HandleWakeUp does: retry through a fresh (delayed) queue wake-up rather
-		// than leaving the row to the sweep. On shutdown the sweep finds the row.
-		h.log.Warn("handed-off episode failed; retrying through the queue", "instance", id, "err", err)
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ld.ctx), 10*time.Second)
-		defer cancel()
-		if werr := h.wakeAfter(ctx, id, retryWakeDelay); werr != nil {
-			h.log.Warn("could not re-queue a failed hand-off; the sweep will find it", "instance", id, "err", werr)
-		}
+		h.retryLater(ld.ctx, id, err)
 	}()
 	return true
 }
@@ -143,14 +136,25 @@ func (h *Hub) localHandoff() bool {
 // must be retried.
 func (h *Hub) processHandedOff(ctx context.Context, id string, envs []*Envelope) error {
 	err := h.Process(withHanded(ctx, id, envs, h.now()), id)
-	if err == nil {
+	if err == nil || h.retryLater(ctx, id, err) {
 		return nil
 	}
+	return err
+}
+
+// retryLater retries instance id, whose handed-off episode failed with err, through a
+// fresh (delayed) queue wake-up, as HandleWakeUp does, rather than leaving its rows to
+// the sweep; false means the wake-up could not be sent either (the sweep, or the
+// caller's own retry, finds the rows).
+func (h *Hub) retryLater(ctx context.Context, id string, err error) bool {
 	h.log.Warn("handed-off episode failed; retrying through the queue", "instance", id, "err", err)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if werr := h.wakeAfter(ctx, id, retryWakeDelay); werr != nil {
-		return err
+		h.log.Warn("could not re-queue a failed hand-off", "instance", id, "err", werr)
+		return false
 	}
-	return nil
+	return true
 }
 
 // provenSet is the entities this process has finished an episode of since it
@@ -233,11 +237,10 @@ func (h *Hub) applyDirect(ctx context.Context, id string, envs []*Envelope) erro
 	// Failed after the commit that applied them (delivering its outbox), or stored
 	// after a failure: retry through the queue, as processHandedOff does.
 	h.release(id)
-	h.log.Warn("handed-off episode failed; retrying through the queue", "instance", id, "err", err)
-	if werr := h.wakeAfter(ctx, id, retryWakeDelay); werr != nil {
-		return err
+	if h.retryLater(ctx, id, err) {
+		return nil
 	}
-	return nil
+	return err
 }
 
 // startDirect creates orchestration id by committing its first episode, with the
@@ -268,10 +271,7 @@ func (h *Hub) startDirect(ctx context.Context, id string, env *Envelope) bool {
 	if err != nil {
 		// Created; delivering the outbox failed: the next episode delivers it.
 		h.release(id)
-		h.log.Warn("first episode of a new instance failed after its commit; retrying through the queue", "instance", id, "err", err)
-		if werr := h.wakeAfter(ctx, id, retryWakeDelay); werr != nil {
-			h.log.Warn("could not re-queue; the sweep will find the outbox", "instance", id, "err", werr)
-		}
+		h.retryLater(ctx, id, err)
 		return true
 	}
 	// Anything more (the episode left rows, or was handed some meanwhile) goes on in
@@ -280,10 +280,7 @@ func (h *Hub) startDirect(ctx context.Context, id string, env *Envelope) bool {
 	if !done {
 		go func() {
 			if err := h.drive(next, id, f); err != nil {
-				h.log.Warn("handed-off episode failed; retrying through the queue", "instance", id, "err", err)
-				if werr := h.wakeAfter(context.WithoutCancel(ld.ctx), id, retryWakeDelay); werr != nil {
-					h.log.Warn("could not re-queue a failed hand-off; the sweep will find it", "instance", id, "err", werr)
-				}
+				h.retryLater(ld.ctx, id, err)
 			}
 		}()
 	}
