@@ -34,8 +34,10 @@ func (a *App) EnableHandoff(ctx context.Context) {
 	// host.json's limits bound the process either way.
 	acquire := func(ctx context.Context, id string) (func(), error) {
 		function := OrchestratorFunction
-		if eid, err := durable.ParseEntityID(id); err == nil && strings.HasPrefix(id, "@") {
-			function = eid.Name // the entity's queue function has the entity's name
+		if strings.HasPrefix(id, "@") {
+			if eid, err := durable.ParseEntityID(id); err == nil {
+				function = eid.Name // the entity's queue function has the entity's name
+			}
 		}
 		return a.Throttle.Acquire(ctx, function)
 	}

@@ -382,23 +382,23 @@ const retryWakeDelay = 5 * time.Second
 
 // wakeAfter enqueues a wake-up visible after d, bypassing coalescing.
 func (h *Hub) wakeAfter(ctx context.Context, id string, d time.Duration) error {
-	q, err := h.instanceQueue(ctx, id)
-	if err != nil {
-		return err
-	}
-	b, _ := json.Marshal(WakeUp{Instance: id})
-	return q.Send(ctx, h.EncodeText(b), d)
+	return h.sendWakeUp(ctx, WakeUp{Instance: id}, d)
 }
 
 // wakeRecover enqueues a wake-up that processes an entity carefully (WakeUp.Recover).
 func (h *Hub) wakeRecover(ctx context.Context, id string) error {
 	h.sessions.drop(id)
-	q, err := h.instanceQueue(ctx, id)
+	return h.sendWakeUp(ctx, WakeUp{Instance: id, Recover: true}, 0)
+}
+
+// sendWakeUp enqueues w on its instance's queue, visible after d.
+func (h *Hub) sendWakeUp(ctx context.Context, w WakeUp, d time.Duration) error {
+	q, err := h.instanceQueue(ctx, w.Instance)
 	if err != nil {
 		return err
 	}
-	b, _ := json.Marshal(WakeUp{Instance: id, Recover: true})
-	return q.Send(ctx, h.EncodeText(b), 0)
+	b, _ := json.Marshal(w)
+	return q.Send(ctx, h.EncodeText(b), d)
 }
 
 // ErrBadMessage marks a queue message that can never be processed; the runner sends

@@ -39,7 +39,7 @@ import (
 // died during an entity episode by the queue's dequeue count; an episode run here has
 // none, so if an operation kills the process, every later signal handed off would run
 // it again. A restarted process has proven nothing, so its first episode of each
-// entity comes through the queue; and its start-up sweep (RecoverOptions) wakes every
+// entity comes through the queue; and its start-up sweep (SweepOptions.Recover) wakes every
 // instance with rows older than the process through the queue in careful mode, so an
 // operation that killed the last process is attempted under an attempt mark.
 
@@ -208,11 +208,7 @@ func (h *Hub) applyDirect(ctx context.Context, id string, envs []*Envelope) erro
 		}
 		return h.processHandedOff(ctx, id, envs)
 	}
-	now := h.now()
-	hd := &handed{id: id, direct: true}
-	for _, e := range envs {
-		hd.rows = append(hd.rows, &inboxRow{rk: inboxRK(e.ID), ts: now, env: e, unstored: true})
-	}
+	hd := newHanded(id, envs, h.now(), true)
 	more, err := h.episode(context.WithValue(ctx, handedKey{}, hd), id)
 	if hd.settled && err == nil {
 		next, done := h.next(withoutHanded(ctx), id, f, more)
@@ -261,7 +257,7 @@ func (h *Hub) startDirect(ctx context.Context, id string, env *Envelope) bool {
 	}
 	pk := storage.EscapeKey(id)
 	h.sessions.keep(id, &partition{pk: pk}) // as far as this process knows, nothing is there
-	hd := &handed{id: id, direct: true, rows: []*inboxRow{{rk: inboxRK(env.ID), ts: h.now(), env: env, unstored: true}}}
+	hd := newHanded(id, []*Envelope{env}, h.now(), true)
 	more, err := h.episode(context.WithValue(ctx, handedKey{}, hd), id)
 	if !hd.settled {
 		h.sessions.drop(id)
@@ -291,8 +287,8 @@ func (h *Hub) startDirect(ctx context.Context, id string, env *Envelope) bool {
 // this process to end before it stores its rows for that episode to read instead.
 const directWait = time.Second
 
-// wakeOrHandOff wakes orchestration id now: in this process when local hand-off is
-// on, else through its queue.
+// wakeOrHandOff wakes instance id now (envs are the rows just written to its inbox): in
+// this process when handOff takes it, else through its queue.
 func (h *Hub) wakeOrHandOff(ctx context.Context, id string, envs ...*Envelope) error {
 	if h.handOff(id, envs) {
 		return nil

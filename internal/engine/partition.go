@@ -30,6 +30,23 @@ type inboxRow struct {
 	unstored bool
 }
 
+// addInbox adds rows this process handed over to the inbox as read, those it does not
+// hold yet at the end (they arrived last).
+func (p *partition) addInbox(rows []*inboxRow) {
+	if len(rows) == 0 {
+		return
+	}
+	seen := make(map[string]bool, len(p.inbox))
+	for _, r := range p.inbox {
+		seen[r.rk] = true
+	}
+	for _, r := range rows {
+		if !seen[r.rk] {
+			p.inbox = append(p.inbox, r)
+		}
+	}
+}
+
 // inboxOps is the part of a commit that settles the inbox: deletes of the consumed
 // rows that are in storage, and inserts of the rows that live only in memory and
 // were not consumed.
@@ -116,15 +133,7 @@ func (h *Hub) beginEpisode(ctx context.Context, id string) (*partition, []*inbox
 		if p, err = h.loadPartition(ctx, id); err != nil {
 			return nil, nil, time.Time{}, err
 		}
-		seen := map[string]bool{}
-		for _, r := range p.inbox {
-			seen[r.rk] = true
-		}
-		for _, r := range directRows(ctx, id) {
-			if !seen[r.rk] {
-				p.inbox = append(p.inbox, r)
-			}
-		}
+		p.addInbox(directRows(ctx, id))
 	}
 	if err := h.deliverOutbox(ctx, p.pk, p.outbox); err != nil {
 		return nil, nil, time.Time{}, err
@@ -333,10 +342,7 @@ func (h *Hub) sendEnvelopes(ctx context.Context, target string, envs []*Envelope
 		}
 	}
 	if immediate {
-		if h.handOff(target, envs) {
-			return nil
-		}
-		return h.wake(ctx, target, time.Time{})
+		return h.wakeOrHandOff(ctx, target, envs...)
 	}
 	return nil
 }

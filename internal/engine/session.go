@@ -99,11 +99,17 @@ func settle(ctx context.Context) {
 // withHanded tells the first episode of id under ctx that rows were just written to
 // its inbox by this process, so that it may start from the session.
 func withHanded(ctx context.Context, id string, envs []*Envelope, now time.Time) context.Context {
-	hd := &handed{id: id}
+	return context.WithValue(ctx, handedKey{}, newHanded(id, envs, now, false))
+}
+
+// newHanded is the hint for id's episode that envs arrived at now; with direct they
+// are not in storage (see applyDirect).
+func newHanded(id string, envs []*Envelope, now time.Time, direct bool) *handed {
+	hd := &handed{id: id, direct: direct}
 	for _, e := range envs {
-		hd.rows = append(hd.rows, &inboxRow{rk: inboxRK(e.ID), ts: now, env: e})
+		hd.rows = append(hd.rows, &inboxRow{rk: inboxRK(e.ID), ts: now, env: e, unstored: direct})
 	}
-	return context.WithValue(ctx, handedKey{}, hd)
+	return hd
 }
 
 // handedRows returns the rows handed to id's first episode under ctx, not yet used.
@@ -135,15 +141,7 @@ func (h *Hub) sessionPartition(ctx context.Context, id string) *partition {
 	if p == nil {
 		return nil
 	}
-	seen := map[string]bool{}
-	for _, r := range p.inbox {
-		seen[r.rk] = true
-	}
-	for _, r := range hd.rows {
-		if !seen[r.rk] {
-			p.inbox = append(p.inbox, r)
-		}
-	}
+	p.addInbox(hd.rows)
 	return p
 }
 

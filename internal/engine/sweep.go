@@ -56,10 +56,12 @@ func (h *Hub) Sweep(ctx context.Context, opts *SweepOptions) (int, error) {
 		minAge = opts.MinAge
 	}
 	now := h.now()
-	var before time.Time
-	recover := false
+	cutoff, recover := now.Add(-minAge), false // rows written from cutoff on are left alone
 	if opts != nil {
-		before, recover = opts.Before, opts.Recover
+		if !opts.Before.IsZero() {
+			cutoff = opts.Before
+		}
+		recover = opts.Recover
 	}
 	q := &storage.QueryOptions{
 		Filter: fmt.Sprintf("(RowKey ge %s and RowKey lt %s) or (RowKey eq %s and RedriveAt le %s)",
@@ -83,7 +85,7 @@ func (h *Hub) Sweep(ctx context.Context, opts *SweepOptions) (int, error) {
 				continue
 			}
 			hasRows[r.PartitionKey] = true
-			if woken[r.PartitionKey] || before.IsZero() && now.Sub(r.Timestamp) < minAge || !before.IsZero() && !r.Timestamp.Before(before) {
+			if woken[r.PartitionKey] || !r.Timestamp.Before(cutoff) {
 				continue
 			}
 			if due := r.Time("Due"); !due.IsZero() && due.After(now) {

@@ -222,17 +222,17 @@ func main() {
 
 // bench carries the run's shared state: the app under test and what has been measured.
 type bench struct {
-	ctx  context.Context
-	cfg  config
+	ctx context.Context
+	cfg config
 	// pauses are the spans in which a probe request waited over pauseMin: Azurite
 	// answered nothing then (see docs/ARCHITECTURE.md, the Azurite stall).
 	pmu    sync.Mutex
 	pauses []span
-	acct *storage.Account // the engine's: its request counters are the engine's cost
-	a    *app.App
-	url  string
-	raw  *rawBaseline
-	mem  *memSampler
+	acct   *storage.Account // the engine's: its request counters are the engine's cost
+	a      *app.App
+	url    string
+	raw    *rawBaseline
+	mem    *memSampler
 
 	poller *runner.Poller
 	root   string
@@ -336,8 +336,6 @@ func (b *bench) phase(name string, fn func() error) {
 	b.mu.Unlock()
 }
 
-// queued is the number of messages in the engine's queues, in flight ones included,
-// and the longest of the requests that counted them.
 // span is an interval of time.
 type span struct{ from, to time.Time }
 
@@ -358,6 +356,8 @@ func (b *bench) paused(from, to time.Time) time.Duration {
 	return longest
 }
 
+// queued is the number of messages in the engine's queues, in flight ones included,
+// and the longest of the requests that counted them.
 func (b *bench) queued() (total int, slowest time.Duration, err error) {
 	for _, q := range b.engineQueues {
 		start := time.Now()

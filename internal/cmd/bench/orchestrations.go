@@ -130,13 +130,9 @@ func (b *bench) benchOrchestrations() error {
 		var lat []time.Duration
 		for round := 0; round < r; round++ {
 			rs := time.Now()
-			ids := make([]string, n)
-			for i := range ids {
-				id, err := hub.StartOrchestration(b.ctx, "chaining", "", nil)
-				if err != nil {
-					return err
-				}
-				ids[i] = id
+			ids, err := b.startChains(hub, n)
+			if err != nil {
+				return err
 			}
 			l, err := b.waitAll(ids, rs, 5*time.Minute, func(id string, out json.RawMessage) error {
 				if string(out) != "45" {
@@ -177,16 +173,25 @@ func warmNote(warm bool) string {
 
 // chainRound runs n chains at once and waits for them, measuring nothing.
 func (b *bench) chainRound(n int) error {
+	ids, err := b.startChains(b.a.Hub, n)
+	if err != nil {
+		return err
+	}
+	_, err = b.waitNotified(ids, time.Now(), 5*time.Minute)
+	return err
+}
+
+// startChains starts n chaining orchestrations through hub and returns their ids.
+func (b *bench) startChains(hub *engine.Hub, n int) ([]string, error) {
 	ids := make([]string, n)
 	for i := range ids {
-		id, err := b.a.Hub.StartOrchestration(b.ctx, "chaining", "", nil)
+		id, err := hub.StartOrchestration(b.ctx, "chaining", "", nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ids[i] = id
 	}
-	_, err := b.waitNotified(ids, time.Now(), 5*time.Minute)
-	return err
+	return ids, nil
 }
 
 // benchFanOut runs fan-out/fan-in orchestrations, smallest first. One that does not

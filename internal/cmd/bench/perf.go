@@ -121,13 +121,9 @@ func (b *bench) benchWaves() error {
 	start := time.Now()
 	for w := 0; w < b.cfg.waves; w++ {
 		rs := time.Now()
-		ids := make([]string, b.cfg.waveSize)
-		for i := range ids {
-			id, err := hub.StartOrchestration(b.ctx, "chaining", "", nil)
-			if err != nil {
-				return err
-			}
-			ids[i] = id
+		ids, err := b.startChains(hub, b.cfg.waveSize)
+		if err != nil {
+			return err
 		}
 		lat, err := b.waitNotified(ids, rs, 5*time.Minute)
 		if err != nil {
@@ -494,13 +490,9 @@ func num(v any) int64 {
 // reads (the workers are other processes: no notification reaches this one).
 func (b *bench) scaleWave(hub *engine.Hub, n int) ([]time.Duration, error) {
 	start := time.Now()
-	ids := make([]string, n)
-	for i := range ids {
-		id, err := hub.StartOrchestration(b.ctx, "chaining", "", nil)
-		if err != nil {
-			return nil, err
-		}
-		ids[i] = id
+	ids, err := b.startChains(hub, n)
+	if err != nil {
+		return nil, err
 	}
 	lat := make([]time.Duration, n)
 	pending := make([]int, n)
